@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both (re)create .venv and install the project.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Without an NVIDIA GPU, install the CPU build of torch (a local wheel where one exists) before the project,
+# so the dependency resolver never pulls the multi-GB CUDA build. With a GPU, pip picks the CUDA build.
+TORCH_CPU := torch==2.13.0
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+.PHONY: setup demo test lint clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+ifeq ($(HAS_GPU),)
+	$(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" || \
+	  $(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" --index-url https://download.pytorch.org/whl/cpu
+endif
+	$(PIP) install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/loraforge run --domain regex-python
+
+test: setup
+	bash scripts/test.sh
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .loraforge

@@ -1,0 +1,180 @@
+"""The ``loraforge`` command line (Typer).
+
+Config is loaded and checked *before* Prefect is imported, so a typo or an unknown domain fails in well
+under a second with a message naming the problem. The CLI sets the Prefect defaults it needs itself
+(ephemeral startup timeout, analytics off), so ``loraforge …`` behaves the same from make, a shell or a test.
+With ``--json`` the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.config import ConfigError, load_domain
+from schemas.run import Home
+
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+app = typer.Typer(help="loraforge: distill a teacher LLM into a small, evaluated, promoted LoRA adapter.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+runs_app = typer.Typer(help="Inspect pipeline runs.", no_args_is_help=True)
+adapters_app = typer.Typer(help="Inspect the adapter registry.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(adapters_app, name="adapters")
+err = Console(stderr=True)
+
+
+class ProfileOpt(str, Enum):
+    tiny = "tiny"
+    quick = "quick"
+    full = "full"
+
+
+class TeacherOpt(str, Enum):
+    grammar = "grammar"
+    openai = "openai"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _default(o):
+    if isinstance(o, datetime):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, default=_default) + "\n")
+
+
+def _setup_prefect() -> None:
+    for k, v in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(k, v)
+
+
+@app.command()
+def run(
+    domain: Annotated[str, typer.Option(help="Domain name: configs/domains/<domain>.yaml")],
+    profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k examples), full (30k)")] = ProfileOpt.full,
+    teacher: Annotated[TeacherOpt | None, typer.Option(help="Override the domain's teacher provider")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the config and show the plan; spend nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON line")] = False,
+) -> None:
+    """Run the whole pipeline for a domain: generate → validate → snapshot → train → evaluate → promote."""
+    overrides = {"teacher.provider": teacher.value} if teacher else {}
+    try:
+        cfg = load_domain(domain, profile.value, overrides)
+    except ConfigError as e:
+        _fail(str(e))
+    if dry_run:
+        plan = {"domain": cfg.name, "profile": profile.value, "teacher": cfg.teacher.provider,
+                "model": cfg.teacher.model, "requests": cfg.dataset.n_requests, "base_model": cfg.training.base_model,
+                "estimated_cost_usd": 0.0 if cfg.teacher.provider == "grammar" else None}
+        _print_json(plan) if as_json else err.print(plan)
+        return
+    _setup_prefect()
+    from flows.pipeline import distill_to_adapter
+
+    try:
+        summary = distill_to_adapter(domain=domain, profile=profile.value,
+                                     teacher=teacher.value if teacher else None)
+    except ConfigError as e:
+        _fail(str(e))
+    except Exception as e:  # the run is recorded as failed in DuckDB; say so plainly
+        _fail(f"run failed: {type(e).__name__}: {e}", code=1)
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(s: dict) -> None:
+    c = s["counts"]
+    err.print(f"[bold]run {s['run_id']}[/] {s['status']} — domain {s['domain']}, profile {s['profile']}")
+    err.print(f"  requests {c['requested']}: accepted {c['accepted']}, quarantined {c['quarantined']}, "
+              f"failed {c['failed']}  reasons {s['quarantine_reasons']}")
+    err.print(f"  dataset {s['dataset_id']}  adapter {s['adapter']['id']} → [bold]{s['adapter']['status']}[/]")
+    t = Table("model", "compile", "semantic", "95% CI", "exact", "out tokens", "latency p50 ms")
+    for role, m in s["eval"].items():
+        if m:
+            t.add_row(role, f"{m['compile_rate']:.3f}", f"{m['semantic_accuracy']:.3f}",
+                      f"{m['semantic_accuracy_ci'][0]:.3f}–{m['semantic_accuracy_ci'][1]:.3f}",
+                      f"{m['exact_match']:.3f}", f"{m['mean_output_tokens']:.1f}", f"{m['latency_ms_p50']:.1f}")
+    err.print(t)
+    err.print("  seconds " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
+
+
+@runs_app.command("ls")
+def runs_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
+            domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:
+    """List pipeline runs, oldest first."""
+    from tasks import store
+
+    rows = store.list_runs(Home.from_env().db, domain)
+    if as_json:
+        _print_json({"runs": rows})
+        return
+    t = Table("run_id", "domain", "profile", "status", "dataset", "adapter", "started")
+    for r in rows:
+        t.add_row(r["run_id"], r["domain"], r["profile"], r["status"], r["dataset_id"] or "", r["adapter_id"] or "",
+                  str(r["started_at"])[:19])
+    Console().print(t)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show one run's summary: counts, timings, evaluation and gate decision."""
+    from tasks import store
+
+    row = store.get_run(Home.from_env().db, run_id)
+    if row is None:
+        _fail(f"unknown run {run_id!r}; see `loraforge runs ls`")
+    summary = json.loads(row["summary_json"]) if row["summary_json"] else {"run_id": run_id, "status": row["status"]}
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_summary(summary) if "counts" in summary else err.print(summary)
+
+
+@adapters_app.command("ls")
+def adapters_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
+                domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:
+    """List adapters (oldest first) with their status and metrics."""
+    from tasks import store
+
+    rows = [{"id": r["adapter_id"], "domain": r["domain"], "status": r["status"], "dataset_id": r["dataset_id"],
+             "created_at": r["created_at"], "metrics": json.loads(r["metrics_json"]) if r["metrics_json"] else None}
+            for r in store.list_adapters(Home.from_env().db, domain)]
+    if as_json:
+        _print_json({"adapters": rows})
+        return
+    t = Table("id", "domain", "status", "dataset", "semantic", "created")
+    for r in rows:
+        sem = f"{r['metrics']['semantic_accuracy']:.3f}" if r["metrics"] else ""
+        t.add_row(r["id"], r["domain"], r["status"], r["dataset_id"], sem, str(r["created_at"])[:19])
+    Console().print(t)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Domain configuration: one YAML file per domain under ``configs/domains/``, one section per concern.
+
+A *domain* instantiates a *kind* (``regex``) for one user: dialect, prompt template, topic mix, teacher,
+sizes, training recipe, evaluation and gate thresholds. Every model forbids unknown keys, so a typo fails
+at load time with a message naming the file, the key and what is allowed.
+
+Profiles (``tiny`` for tests, ``quick`` for a look, ``full`` = the default) are dotted-key overrides in the
+domain's ``profiles:`` section, applied before validation so an override is checked like any other key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROFILES = ("tiny", "quick", "full")
+Profile = Literal["tiny", "quick", "full"]
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def configs_dir() -> Path:
+    return Path(os.environ.get("LORAFORGE_CONFIGS", project_root() / "configs"))
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is wrong; the message says where and what is allowed."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(Strict):
+    """What the student learns: the kind, its dialect and the fixed prompt the student sees."""
+
+    kind: Literal["regex"] = "regex"
+    dialect: Literal["python"] = "python"
+    match: Literal["full"] = "full"
+    # Ends on a newline so the prompt is a token-boundary prefix of prompt+completion.
+    prompt_template: str = "regex: {description}\n"
+    topics: dict[str, float] = Field(default_factory=lambda: {"text": 1.0})
+    difficulties: dict[int, float] = Field(default_factory=lambda: {1: 0.3, 2: 0.4, 3: 0.3})
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template_has_description(cls, v: str) -> str:
+        if "{description}" not in v:
+            raise ValueError("prompt_template must contain the placeholder {description}")
+        return v
+
+    @field_validator("topics", "difficulties")
+    @classmethod
+    def _positive_weights(cls, v: dict) -> dict:
+        if not v or any(w <= 0 for w in v.values()):
+            raise ValueError("needs at least one entry and every weight must be > 0")
+        return v
+
+
+class TeacherConfig(Strict):
+    """Who writes the examples. ``grammar`` is offline and free; ``openai`` is any OpenAI-compatible URL."""
+
+    provider: Literal["grammar", "openai"] = "grammar"
+    model: str = "grammar-v1"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(0.8, ge=0, le=2)
+    max_tokens: int = Field(400, gt=0)
+    concurrency: int = Field(16, gt=0, le=1024)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    batch_size: int = Field(2000, gt=0)
+    n_positives: int = Field(5, ge=1, le=50)
+    n_negatives: int = Field(5, ge=1, le=50)
+
+
+class ValidationConfig(Strict):
+    """What an example must satisfy to be accepted."""
+
+    min_positives: int = Field(3, ge=1)
+    min_negatives: int = Field(3, ge=1)
+    max_regex_length: int = Field(200, gt=0)
+    max_description_chars: int = Field(300, gt=0)
+    match_timeout_s: float = Field(2.0, gt=0)
+
+
+class DatasetConfig(Strict):
+    """How many examples to request and how to split them."""
+
+    n_requests: int = Field(30_000, gt=0)
+    val_fraction: float = Field(0.02, ge=0, lt=0.5)
+    test_fraction: float = Field(0.05, gt=0, lt=0.5)
+
+
+class LoraSettings(Strict):
+    """PEFT ``LoraConfig`` keys, spelled as PEFT spells them."""
+
+    r: int = Field(16, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    modules_to_save: list[str] | None = None
+
+
+class SFTSettings(Strict):
+    """TRL ``SFTConfig`` keys, spelled as TRL spells them."""
+
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler_type: str = "linear"
+    warmup_steps: int = Field(0, ge=0)
+    per_device_train_batch_size: int = Field(16, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    max_length: int = Field(256, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    logging_steps: int = Field(25, gt=0)
+    seed: int = 0
+
+
+class QuantizationSettings(Strict):
+    """bitsandbytes ``BitsAndBytesConfig`` keys; ``load_in_4bit: auto`` means NF4 on CUDA only."""
+
+    load_in_4bit: bool | Literal["auto"] = "auto"
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
+    bnb_4bit_use_double_quant: bool = True
+    bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+class TrainingConfig(Strict):
+    """Student base model and the LoRA/SFT recipe."""
+
+    base_model: str = "tiny-llama"  # a name in configs/students/, an HF model id, or a local path
+    lora: LoraSettings = LoraSettings()
+    sft: SFTSettings = SFTSettings()
+    quantization: QuantizationSettings = QuantizationSettings()
+    max_train_examples: int | None = Field(None, gt=0)
+
+
+class EvalConfig(Strict):
+    """How the candidate is measured."""
+
+    n_test: int = Field(1000, gt=0)
+    batch_size: int = Field(64, gt=0)
+    max_new_tokens: int = Field(64, gt=0)
+
+
+class GateConfig(Strict):
+    """When a candidate may replace the champion."""
+
+    min_compile_rate: float = Field(0.9, ge=0, le=1)
+    min_semantic_accuracy: float = Field(0.5, ge=0, le=1)
+    min_improvement_over_champion: float = Field(0.0, ge=-1, le=1)
+    max_mean_output_tokens: float | None = Field(None, gt=0)
+
+
+class DomainConfig(Strict):
+    """One domain = one YAML file = one customer's recipe."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    task: TaskConfig = TaskConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    validation: ValidationConfig = ValidationConfig()
+    dataset: DatasetConfig = DatasetConfig()
+    training: TrainingConfig = TrainingConfig()
+    eval: EvalConfig = EvalConfig()
+    gate: GateConfig = GateConfig()
+    profiles: dict[Profile, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError("must be a slug: lowercase letters, digits and '-' (e.g. regex-python)")
+        return v
+
+    @model_validator(mode="after")
+    def _teacher_model(self) -> DomainConfig:
+        if self.teacher.provider == "openai" and self.teacher.model == "grammar-v1":
+            raise ValueError("teacher.model must name the OpenAI-compatible model when provider is openai")
+        return self
+
+
+def validate_domain_name(domain: str) -> str:
+    if not isinstance(domain, str) or not SLUG.match(domain):
+        raise ConfigError(
+            f"invalid domain name {domain!r}: use a slug of lowercase letters, digits and '-' (e.g. regex-python)"
+        )
+    return domain
+
+
+def available_domains() -> list[str]:
+    return sorted(p.stem for p in (configs_dir() / "domains").glob("*.yaml"))
+
+
+def _apply_override(data: dict, dotted: str, value: Any, source: str) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: override {dotted!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_errors(path: Path | str, err: ValidationError) -> str:
+    lines = [f"invalid domain config {path}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key (check the spelling; see configs/domains/regex-python.yaml)")
+        else:
+            lines.append(f"  - {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_domain(data: dict, *, source: str = "<dict>", profile: Profile = "full",
+                 overrides: dict[str, Any] | None = None) -> DomainConfig:
+    """Validate a raw mapping, apply the profile's and the caller's dotted overrides, and re-validate."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        base = DomainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(source, e)) from None
+    merged = copy.deepcopy(data)
+    for key, value in {**base.profiles.get(profile, {}), **(overrides or {})}.items():
+        _apply_override(merged, key, value, source)
+    try:
+        return DomainConfig.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(f"{source} (profile {profile})", e)) from None
+
+
+def load_domain(domain: str, profile: Profile = "full", overrides: dict[str, Any] | None = None) -> DomainConfig:
+    """Load ``configs/domains/<domain>.yaml`` for a profile; unknown domains list the ones that exist."""
+    validate_domain_name(domain)
+    path = configs_dir() / "domains" / f"{domain}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown domain {domain!r}; available: {', '.join(available_domains()) or '(none)'}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    cfg = parse_domain(data, source=str(path), profile=profile, overrides=overrides)
+    if cfg.name != domain:
+        raise ConfigError(f"{path}: name is {cfg.name!r} but the file is for domain {domain!r}")
+    return cfg

@@ -1,0 +1,89 @@
+"""Data shapes for teacher requests, raw teacher calls and training examples (each defined once)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def content_hash(*parts: Any, n: int = 16) -> str:
+    """Stable short hash of JSON-serialisable parts (used for request, example and dataset ids)."""
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+class RequestSpec(BaseModel):
+    """The seeded spec that makes request *i* different from request *j* (topic × difficulty × seed)."""
+
+    model_config = ConfigDict(frozen=True)
+    index: int
+    seed: int
+    topic: str
+    difficulty: int
+
+
+class TeacherRequest(BaseModel):
+    """A canonical teacher request. Its hash is the cache key in ``teacher_calls``."""
+
+    model_config = ConfigDict(frozen=True)
+    domain: str
+    teacher: str
+    model: str
+    spec: RequestSpec
+    messages: list[dict[str, str]] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def request_hash(self) -> str:
+        # The domain is not part of the key: identical requests share one cached response.
+        return content_hash(self.teacher, self.model, self.spec.model_dump(), self.messages, self.params, n=24)
+
+
+class TeacherCall(BaseModel):
+    """One teacher request's outcome, stored raw *before* any parsing."""
+
+    request_hash: str
+    status: Literal["ok", "failed"]
+    raw_response: str | None = None
+    attempts: int = 1
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class TeacherOutput(BaseModel):
+    """What a teacher must return for the regex kind (the JSON schema asked of OpenAI teachers too)."""
+
+    model_config = ConfigDict(extra="ignore")
+    description: str = Field(min_length=1)
+    regex: str = Field(min_length=1)
+    positives: list[str] = Field(default_factory=list)
+    negatives: list[str] = Field(default_factory=list)
+
+    @field_validator("positives", "negatives")
+    @classmethod
+    def _strings(cls, v: list) -> list:
+        return [s for s in v if isinstance(s, str)]
+
+
+class Example(BaseModel):
+    """An accepted training example with its lineage."""
+
+    example_id: str
+    domain: str
+    prompt: str
+    completion: str
+    description: str
+    positives: list[str]
+    negatives: list[str]
+    topic: str
+    run_id: str
+    teacher: str
+    request_hash: str
+    seed: int
+    validator_version: str
+    split: Literal["train", "val", "test"]

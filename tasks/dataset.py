@@ -1,0 +1,59 @@
+"""Dataset snapshots: the accepted examples of a run, split by content hash, frozen as Parquet + manifest.
+
+``dataset_id`` is a hash of the domain and the (example id, split) pairs, so the same inputs always give
+the same id and the same files. The GPU worker reads only these files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import shutil
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from schemas.example import content_hash
+
+SPLITS = ("train", "val", "test")
+COLUMNS = ["example_id", "prompt", "completion", "description", "positives", "negatives", "topic"]
+
+
+def dataset_id_of(domain: str, examples: pa.Table) -> str:
+    pairs = sorted(zip(examples["example_id"].to_pylist(), examples["split"].to_pylist(), strict=True))
+    return "ds-" + content_hash("dataset", domain, pairs, n=16)
+
+
+def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path) -> dict:
+    """Write train/val/test Parquet files and a manifest; returns the manifest (idempotent)."""
+    if examples.num_rows == 0:
+        raise ValueError(f"no accepted examples for domain {domain!r}: nothing to snapshot")
+    dataset_id = dataset_id_of(domain, examples)
+    out = Path(datasets_dir) / dataset_id
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        return json.loads(manifest_path.read_text())
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    ordered = examples.sort_by("example_id")
+    counts = {}
+    for split in SPLITS:
+        part = ordered.filter(pc.equal(ordered["split"], split)).select(COLUMNS)
+        pq.write_table(part, tmp / f"{split}.parquet")
+        counts[split] = part.num_rows
+    manifest = {
+        "dataset_id": dataset_id, "domain": domain, "path": str(out), "counts": counts,
+        "files": {s: f"{s}.parquet" for s in SPLITS}, "columns": COLUMNS,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if out.exists():  # a partial snapshot from a crashed run: replace it
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return manifest
+
+
+def read_split(dataset_dir: str | Path, split: str) -> pa.Table:
+    return pq.read_table(Path(dataset_dir) / f"{split}.parquet")

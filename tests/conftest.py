@@ -1,0 +1,50 @@
+"""Shared fixtures: an isolated LORAFORGE_HOME per test and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Before anything imports prefect: no real server, no home directory, no telemetry.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh $LORAFORGE_HOME for the test."""
+    from schemas.run import Home
+
+    root = tmp_path / "lfhome"
+    monkeypatch.setenv("LORAFORGE_HOME", str(root))
+    return Home.from_env(root)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test harness (temporary database, loopback API) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def student_dir(tmp_path_factory) -> str:
+    """The tiny student, built once per session the way the pipeline builds it."""
+    from tasks.student import resolve_base_model
+
+    return resolve_base_model("tiny-llama", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def domain_cfg():
+    from schemas.config import load_domain
+
+    return load_domain("regex-python", "tiny")

@@ -1,0 +1,76 @@
+"""Validation gives every row a verdict with reason codes; the matcher never lets one pattern stall a batch."""
+
+from __future__ import annotations
+
+import json
+
+from tasks.kinds.regex import check_batch, compile_error
+from tasks.validate import split_of, validate_rows
+
+
+def row(regex="\\d{3}-[a-z]{2}", desc="three digits, a dash, then two lowercase letters",
+        pos=("123-ab", "999-zz", "000-qq"), neg=("12-ab", "123-AB", "123ab")):
+    return json.dumps({"description": desc, "regex": regex, "positives": list(pos), "negatives": list(neg)})
+
+
+def reasons(raws, cfg):
+    return [v.reasons for v in validate_rows(raws, cfg)]
+
+
+def test_a_correct_example_is_accepted_with_prompt_and_bare_completion(domain_cfg):
+    (v,) = validate_rows([row()], domain_cfg)
+    assert v.accepted and v.reasons == []
+    assert v.completion == "\\d{3}-[a-z]{2}"
+    assert v.prompt == domain_cfg.task.prompt_template.format(description="three digits, a dash, then two lowercase letters")
+
+
+def test_each_kind_of_bad_row_gets_its_reason_code(domain_cfg):
+    raws = [
+        "this is not json",
+        json.dumps({"regex": "a"}),                        # no description
+        row(regex="```\n\\d{3}\n```"),                      # fenced
+        row(regex="\\d{3}-[a-z]{2} "),                      # trailing blank
+        row(regex="(\\d{3}"),                               # does not compile
+        row(pos=("123-ab",)),                               # too few positives
+        row(pos=("123-ab", "999-zz", "1234-ab")),           # a positive that does not match
+        row(neg=("12-ab", "123-AB", "555-xy")),             # a negative that matches
+        row(regex="x" * 500, pos=("x" * 500,) * 3),         # too long
+    ]
+    assert reasons(raws, domain_cfg) == [
+        ["malformed_output"], ["malformed_output"], ["not_terse"], ["edge_whitespace"], ["compile_error"],
+        ["too_few_positives"], ["positive_mismatch"], ["negative_match"], ["regex_too_long"],
+    ]
+
+
+def test_quoted_regex_is_terse_when_the_strings_are_quoted_too(domain_cfg):
+    ok = row(regex="'[a-z]+'", desc="a lowercase word in single quotes", pos=("'ab'", "'x'", "'abc'"),
+             neg=("ab", "'AB'", "'a"))
+    wrapped = row(regex="'[a-z]+'", desc="a lowercase word", pos=("ab", "x", "abc"), neg=("AB", "1", "a1"))
+    assert reasons([ok, wrapped], domain_cfg) == [[], ["not_terse"]]
+
+
+def test_duplicate_prompts_keep_the_first_and_quarantine_the_rest(domain_cfg):
+    verdicts = validate_rows([row(), row(), row(regex="\\d{3}-[a-z]{2,2}")], domain_cfg)
+    assert [v.accepted for v in verdicts] == [True, False, False]
+    assert verdicts[1].reasons == verdicts[2].reasons == ["duplicate_prompt"]
+
+
+def test_catastrophic_pattern_times_out_without_stalling_the_batch():
+    evil = ("(a+)+$", ["aaaa"], ["a" * 40 + "b"])
+    fine = ("\\d+", ["12"], ["x"])
+    results = check_batch([fine, evil, fine], timeout_s=0.5)
+    assert [r.timed_out for r in results] == [False, True, False]
+    assert results[0].all_ok(1, 1) and results[2].all_ok(1, 1)
+
+
+def test_compile_error_reports_the_compiler_message():
+    assert compile_error("\\d{3}") is None
+    assert "missing )" in compile_error("(ab")
+
+
+def test_split_is_deterministic_and_roughly_follows_the_fractions(domain_cfg):
+    ids = [f"id{i}" for i in range(4000)]
+    splits = [split_of(i, domain_cfg) for i in ids]
+    assert splits == [split_of(i, domain_cfg) for i in ids]
+    frac_test = splits.count("test") / len(ids)
+    assert abs(frac_test - domain_cfg.dataset.test_fraction) < 0.03
