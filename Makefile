@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Without an NVIDIA GPU, install the CPU build of torch (a local wheel where one exists) before the project,
 # so the dependency resolver never pulls the multi-GB CUDA build. With a GPU, pip picks the CUDA build.
-TORCH_CPU := torch==2.13.0
+# Elsewhere, point pip at PyTorch's CPU wheel index with TORCH_PIP_ARGS="--index-url URL".
+TORCH_CPU ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
 .PHONY: setup demo test lint clean
@@ -14,8 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
 ifeq ($(HAS_GPU),)
-	$(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" || \
-	  $(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" --index-url https://download.pytorch.org/whl/cpu
+	$(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" $(TORCH_PIP_ARGS)
 endif
 	$(PIP) install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@

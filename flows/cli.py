@@ -121,6 +121,29 @@ def _print_summary(s: dict) -> None:
     err.print("  seconds " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
 
 
+@app.command()
+def validate(
+    domain: Annotated[str, typer.Option(help="Domain whose validation rules apply")],
+    file: Annotated[str, typer.Option("--file", help="JSONL with prompt, completion[, positives, negatives]")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as one JSON line")] = False,
+) -> None:
+    """Validate your own JSONL rows with the domain's rules; one verdict per line (lines numbered from 1)."""
+    from tasks.validate import validate_user_file
+
+    try:
+        cfg = load_domain(domain, "full")
+        result = validate_user_file(file, cfg)
+    except (ConfigError, OSError) as e:
+        _fail(str(e))
+    if as_json:
+        _print_json(result)
+        return
+    for r in result["rows"]:
+        if not r["accepted"]:
+            err.print(f"line {r['line']}: rejected ({', '.join(r['reasons'])})")
+    err.print(f"accepted {result['accepted']}, rejected {result['rejected']}")
+
+
 @runs_app.command("ls")
 def runs_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
             domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:

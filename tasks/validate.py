@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -123,3 +124,38 @@ def validate_rows(raws: list[str | None], cfg: DomainConfig) -> list[Verdict]:
             v.accepted, v.reasons = False, ["duplicate_prompt"]
         seen.add(key)
     return verdicts
+
+
+def validate_user_file(path: str | Path, cfg: DomainConfig) -> dict:
+    """Verdicts for a user's JSONL (``prompt``/``description``, ``completion``, ``positives``, ``negatives``).
+
+    Bad rows (invalid JSON, wrong types, non-UTF-8 bytes) are per-row rejections; only an unreadable file
+    raises ``OSError``.
+    """
+    lines = Path(path).read_bytes().splitlines()
+    pre: dict[int, list[str]] = {}  # line number -> reasons found before validation proper
+    raws: dict[int, str] = {}
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            pre[n] = ["not_utf8"]
+            continue
+        except json.JSONDecodeError:
+            pre[n] = ["malformed_output"]
+            continue
+        completion = row.get("completion") if isinstance(row, dict) else None
+        if not isinstance(completion, str) or not completion.strip():
+            pre[n] = ["empty_completion"] if isinstance(row, dict) else ["malformed_output"]
+            continue
+        raws[n] = json.dumps({"description": row.get("description") or row.get("prompt") or "",
+                              "regex": completion, "positives": row.get("positives") or [],
+                              "negatives": row.get("negatives") or []})
+    verdicts = dict(zip(raws, validate_rows(list(raws.values()), cfg), strict=True))
+    rows = [{"line": n, "accepted": n in verdicts and verdicts[n].accepted,
+             "reasons": pre[n] if n in pre else verdicts[n].reasons}
+            for n in sorted({*pre, *verdicts})]
+    return {"accepted": sum(r["accepted"] for r in rows), "rejected": sum(not r["accepted"] for r in rows),
+            "rows": rows}

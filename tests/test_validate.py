@@ -74,3 +74,26 @@ def test_split_is_deterministic_and_roughly_follows_the_fractions(domain_cfg):
     assert splits == [split_of(i, domain_cfg) for i in ids]
     frac_test = splits.count("test") / len(ids)
     assert abs(frac_test - domain_cfg.dataset.test_fraction) < 0.03
+
+
+def test_user_jsonl_gets_a_verdict_per_line_and_bad_rows_are_rejections(tmp_path, domain_cfg):
+    from tasks.validate import validate_user_file
+
+    good = {"prompt": "three digits", "completion": "\\d{3}", "positives": ["123", "456", "789"],
+            "negatives": ["12", "abc", "1234"], "topic": "ignored", "source_id": 7}
+    f = tmp_path / "rows.jsonl"
+    f.write_bytes(b"\n".join([
+        json.dumps(good).encode(),
+        json.dumps({**good, "completion": ""}).encode(),
+        b"\xff\xfe not utf-8",
+        b"{broken json",
+        json.dumps({**good, "positives": []}).encode(),
+        b"",
+        json.dumps({**good, "completion": "(\\d"}).encode(),
+    ]))
+    result = validate_user_file(f, domain_cfg)
+    assert result["accepted"] == 1 and result["rejected"] == 5
+    assert [(r["line"], r["reasons"]) for r in result["rows"]] == [
+        (1, []), (2, ["empty_completion"]), (3, ["not_utf8"]), (4, ["malformed_output"]),
+        (5, ["too_few_positives"]), (7, ["compile_error"]),
+    ]

@@ -8,8 +8,12 @@ limit, so a catastrophic pattern costs at most that limit and never stalls the b
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import re
+import selectors
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 
 KIND = "regex"
@@ -53,53 +57,63 @@ class MatchResult:
 Item = tuple[str, list[str], list[str]]
 
 
-def _check_one(item: Item) -> MatchResult:
-    regex, positives, negatives = item
+# The matcher runs in a plain child interpreter (stdlib only): JSON lines in, one JSON line out per item.
+_WORKER = r"""
+import json, re, sys
+for line in sys.stdin:
+    regex, positives, negatives = json.loads(line)
     try:
         pat = re.compile(regex)
-    except (re.error, RecursionError, OverflowError, ValueError) as e:
-        return MatchResult(False, error=str(e) or type(e).__name__)
-    pos = sum(1 for s in positives if pat.fullmatch(s) is not None)
-    neg = sum(1 for s in negatives if pat.fullmatch(s) is None)
-    return MatchResult(True, pos, neg)
+    except Exception as e:
+        out = [False, 0, 0, str(e) or type(e).__name__]
+    else:
+        out = [True, sum(pat.fullmatch(s) is not None for s in positives),
+               sum(pat.fullmatch(s) is None for s in negatives), None]
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+"""
 
 
-def _worker(conn, items: list[Item]) -> None:
-    for i, item in enumerate(items):
-        conn.send((i, _check_one(item)))
-    conn.close()
+def _feed(proc: subprocess.Popen, items: list[Item]) -> None:
+    try:
+        for item in items:
+            proc.stdin.write(json.dumps(item) + "\n")
+        proc.stdin.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the worker was killed on a slow item; the next worker gets the rest
 
 
 def check_batch(items: list[Item], timeout_s: float = 2.0) -> list[MatchResult]:
     """Check many (regex, positives, negatives) items; an item slower than ``timeout_s`` is marked timed out.
 
-    One worker process handles the whole batch; if it stalls on an item, it is killed and a fresh worker
-    continues after that item.
+    One worker process handles the whole batch; if it stalls on an item it is killed, the item is marked
+    ``timed_out``, and a fresh worker continues after it. A worker is a separate interpreter, not a fork, so
+    it is safe to call from threads (Prefect tasks) and from scripts without a ``__main__`` guard.
     """
-    results: list[MatchResult | None] = [None] * len(items)
-    ctx = mp.get_context("forkserver")
-    start = 0
-    while start < len(items):
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(child, items[start:]), daemon=True)
-        proc.start()
-        child.close()
-        nxt = start
-        first_wait = timeout_s + 10.0  # the first result also pays for the worker's start
-        while nxt < len(items):
-            if not parent.poll(first_wait if nxt == start else timeout_s):
+    results: list[MatchResult] = []
+    while len(results) < len(items):
+        rest = items[len(results):]
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        feeder = threading.Thread(target=_feed, args=(proc, rest), daemon=True)
+        feeder.start()
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        wait = timeout_s + 10.0  # the first answer also pays for the interpreter's start
+        done = 0
+        while done < len(rest) and sel.select(wait):
+            line = proc.stdout.readline()
+            if not line:
                 break
-            try:
-                i, res = parent.recv()
-            except EOFError:
-                break
-            results[start + i] = res
-            nxt = start + i + 1
-        if nxt < len(items):  # stalled or died on item nxt
-            proc.kill()
-            results[nxt] = MatchResult(True, timed_out=True, error=f"match exceeded {timeout_s}s")
-            nxt += 1
-        proc.join(timeout=5)
-        parent.close()
-        start = nxt
-    return [r for r in results if r is not None]
+            compiled, pos, neg, error = json.loads(line)
+            results.append(MatchResult(compiled, pos, neg, error=error))
+            done += 1
+            wait = timeout_s
+        if done < len(rest):  # stalled (or died) on this item
+            results.append(MatchResult(True, timed_out=True, error=f"match exceeded {timeout_s}s"))
+        proc.kill()
+        proc.wait()
+        sel.close()
+        proc.stdout.close()
+        feeder.join(timeout=5)
+    return results

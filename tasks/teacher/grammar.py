@@ -424,7 +424,7 @@ def _attempt(rng: R, topic: str, difficulty: int, n_pos: int, n_neg: int) -> dic
             break
     else:
         return None
-    if len(regex) > MAX_REGEX_LEN:
+    if len(regex) > MAX_REGEX_LEN or regex != regex.strip():  # edge blanks are invisible in a target
         return None
     fullmatch = re.compile(regex).fullmatch
     bases: list[list[str]] = []  # positives, kept as pieces so negatives can drop/duplicate/swap components

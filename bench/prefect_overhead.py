@@ -1,0 +1,72 @@
+"""Prefect overhead in the embedded (ephemeral) mode: server start, per subflow, per task.
+
+    python bench/prefect_overhead.py
+
+Prints one JSON line: seconds to the first flow run (ephemeral server start included), then the mean
+overhead of an empty subflow and of an empty task run. The pipeline uses 6 subflows and ~20 tasks for
+the full profile, so its Prefect overhead is start + 6 × subflow + 20 × task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-bench-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+t_import = time.perf_counter()
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+import_s = time.perf_counter() - t_import
+
+
+@task(cache_policy=NO_CACHE)
+def empty_task(i: int) -> int:
+    return i
+
+
+@flow
+def empty_subflow(i: int) -> int:
+    return i
+
+
+@flow
+def tasks_flow(n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        empty_task(i)
+    return (time.perf_counter() - t0) / n
+
+
+@flow
+def subflows_flow(n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        empty_subflow(i)
+    return (time.perf_counter() - t0) / n
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    empty_subflow(0)
+    first = time.perf_counter() - t0
+    per_task = tasks_flow(50)
+    per_subflow = subflows_flow(20)
+    figures = {
+        "bench": "prefect_overhead", "prefect_import_s": round(import_s, 2), "first_flow_run_s": round(first, 2),
+        "per_subflow_s": round(per_subflow, 3), "per_task_s": round(per_task, 4),
+        "pipeline_overhead_estimate_s": round(first + 6 * per_subflow + 20 * per_task, 1),
+        "python": sys.version.split()[0],
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
