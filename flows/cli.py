@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -38,13 +38,13 @@ app.add_typer(adapters_app, name="adapters")
 err = Console(stderr=True)
 
 
-class ProfileOpt(str, Enum):
+class ProfileOpt(StrEnum):
     tiny = "tiny"
     quick = "quick"
     full = "full"
 
 
-class TeacherOpt(str, Enum):
+class TeacherOpt(StrEnum):
     grammar = "grammar"
     openai = "openai"
 
@@ -72,9 +72,9 @@ def _setup_prefect() -> None:
 @app.command()
 def run(
     domain: Annotated[str, typer.Option(help="Domain name: configs/domains/<domain>.yaml")],
-    profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k examples), full (30k)")] = ProfileOpt.full,
+    profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k), full (30k)")] = ProfileOpt.full,
     teacher: Annotated[TeacherOpt | None, typer.Option(help="Override the domain's teacher provider")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the config and show the plan; spend nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the config, show the plan, spend nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON line")] = False,
 ) -> None:
     """Run the whole pipeline for a domain: generate → validate → snapshot → train → evaluate → promote."""

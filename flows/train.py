@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
@@ -26,11 +27,11 @@ def train_adapter(dataset_uri: str, domain: str, base_model: str, output_uri: st
     training = training or load_domain(domain, profile).training
     metrics = train_lora(dataset_uri, base_model, output_uri, training, domain=domain,
                          dataset_id=Path(dataset_uri).name)
+    summary = json.dumps({k: v for k, v in metrics.items() if k != "loss_curve"}, indent=1)
     curve = "\n".join(f"| {p['step']} | {p['loss']:.4f} |" for p in metrics["loss_curve"])
     create_markdown_artifact(
         key="training", description=f"Training of {domain} on {Path(dataset_uri).name}",
-        markdown=(f"## Training\n\n```json\n{json.dumps({k: v for k, v in metrics.items() if k != 'loss_curve'}, indent=1)}"
-                  f"\n```\n\n| step | loss |\n|---|---|\n{curve}\n"),
+        markdown=(f"## Training\n\n```json\n{summary}\n```\n\n| step | loss |\n|---|---|\n{curve}\n"),
     )
     print(f"training: {metrics['global_step']} steps, loss {metrics['train_loss']:.4f}, "
           f"{metrics['tokens_per_second']} tok/s, {metrics['train_seconds']} s")

@@ -7,9 +7,8 @@ the same id and the same files. The GPU worker reads only these files.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc

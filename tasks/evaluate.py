@@ -119,7 +119,8 @@ def score(items: list[dict], outputs: list[str], n_tokens: list[int], latency: l
 
 
 def evaluate_model(base_model: str, adapter_dir: str | None, items: list[dict], *, batch_size: int,
-                   max_new_tokens: int, timeout_s: float, n_excluded: int = 0, progress=None) -> tuple[dict, list[dict]]:
+                   max_new_tokens: int, timeout_s: float, n_excluded: int = 0,
+                   progress=None) -> tuple[dict, list[dict]]:
     """Generate for every item's prompt and score; returns (metrics M, per-item rows)."""
     if not items:
         return score([], [], [], [], timeout_s=timeout_s, n_excluded=n_excluded)

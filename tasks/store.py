@@ -74,13 +74,15 @@ def now() -> datetime:
 def connect(db_path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open DuckDB for one operation, retrying with backoff while another process holds the file lock."""
     path = Path(db_path)
-    if not read_only:
+    if not path.exists():  # a fresh home: create the file with every contract table, then open as asked
         path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(path)) as con:
+            con.execute(SCHEMA)
     deadline = time.monotonic() + LOCK_RETRY_SECONDS
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only and path.exists())
+            con = duckdb.connect(str(path), read_only=read_only)
             break
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or time.monotonic() > deadline:
@@ -148,10 +150,9 @@ def get_run(db: str | Path, run_id: str) -> dict | None:
 
 
 def list_runs(db: str | Path, domain: str | None = None) -> list[dict]:
-    if not Path(db).exists():
-        return []
     with connect(db, read_only=True) as con:
-        sql = "SELECT run_id, domain, profile, teacher, status, dataset_id, adapter_id, started_at, finished_at FROM runs"
+        sql = ("SELECT run_id, domain, profile, teacher, status, dataset_id, adapter_id, started_at, finished_at"
+               " FROM runs")
         if domain:
             return _rows(con, sql + " WHERE domain = ? ORDER BY started_at", [domain])
         return _rows(con, sql + " ORDER BY started_at")
@@ -274,8 +275,6 @@ def promoted_adapter(db: str | Path, domain: str) -> dict | None:
 
 
 def list_adapters(db: str | Path, domain: str | None = None) -> list[dict]:
-    if not Path(db).exists():
-        return []
     with connect(db, read_only=True) as con:
         sql = "SELECT * FROM adapters" + (" WHERE domain = ?" if domain else "") + " ORDER BY created_at, adapter_id"
         return _rows(con, sql, [domain] if domain else [])

@@ -99,8 +99,9 @@ def test_openai_teacher_path_end_to_end_against_a_loopback_server(home, prefect_
     with MockTeacherServer(fault_rate=0.15, seed=3) as server:
         summary = distill_to_adapter(
             domain="regex-python", profile="tiny", home=str(home.root),
-            overrides={"teacher.provider": "openai", "teacher.model": "mock-teacher", "teacher.base_url": server.base_url,
-                       "teacher.api_key_env": "LORAFORGE_TEST_KEY", "teacher.max_retries": 1, "dataset.n_requests": 120},
+            overrides={"teacher.provider": "openai", "teacher.model": "mock-teacher",
+                       "teacher.base_url": server.base_url, "teacher.api_key_env": "LORAFORGE_TEST_KEY",
+                       "teacher.max_retries": 1, "dataset.n_requests": 120},
         )
         received = server.requests_received
     c = summary["counts"]

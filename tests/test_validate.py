@@ -21,7 +21,8 @@ def test_a_correct_example_is_accepted_with_prompt_and_bare_completion(domain_cf
     (v,) = validate_rows([row()], domain_cfg)
     assert v.accepted and v.reasons == []
     assert v.completion == "\\d{3}-[a-z]{2}"
-    assert v.prompt == domain_cfg.task.prompt_template.format(description="three digits, a dash, then two lowercase letters")
+    desc = "three digits, a dash, then two lowercase letters"
+    assert v.prompt == domain_cfg.task.prompt_template.format(description=desc)
 
 
 def test_each_kind_of_bad_row_gets_its_reason_code(domain_cfg):

@@ -10,6 +10,7 @@ tolerant ``parse_teacher_output``). The API key never appears in reprs, errors o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import json
@@ -234,10 +235,8 @@ def parse_teacher_output(raw: str) -> TeacherOutput:
         candidates.append(json.loads(whole) if isinstance(whole, str) else whole)  # tolerate double encoding
     except json.JSONDecodeError:
         for block in re.findall(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", text, flags=re.DOTALL):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 candidates.append(json.loads(block.strip()))
-            except json.JSONDecodeError:
-                pass
         decoder, end = json.JSONDecoder(), 0
         for m in re.finditer(r"\{", text[:200_000]):
             if m.start() < end or len(candidates) >= 8:
