@@ -16,10 +16,9 @@ from schemas.example import RequestSpec, TeacherCall, TeacherRequest, content_ha
 from tasks.store import now
 from tasks.teacher.grammar_teacher import GrammarTeacher
 
-Teacher = GrammarTeacher  # or OpenAITeacher; both expose build_request / complete_batch
-
 
 def make_teacher(cfg: DomainConfig, api_key: str | None = None):
+    """The domain's teacher; both kinds expose ``build_request`` and ``complete_batch``."""
     if cfg.teacher.provider == "grammar":
         return GrammarTeacher(cfg.teacher)
     from tasks.teacher.openai_teacher import OpenAITeacher
