@@ -21,13 +21,15 @@ from schemas.example import content_hash
 from schemas.run import Home
 from tasks import dataset, store
 from tasks.evaluate import evaluate_model
+from tasks.registry import champion
+from tasks.validate import prompt_key
 
 
 def _train_prompts(db: Path, dataset_id: str | None) -> set[str]:
     ds = store.get_dataset(db, dataset_id) if dataset_id else None
     if ds is None:
         return set()
-    return {" ".join(p.lower().split()) for p in dataset.read_split(ds["path"], "train")["prompt"].to_pylist()}
+    return {prompt_key(p) for p in dataset.read_split(ds["path"], "train")["prompt"].to_pylist()}
 
 
 def eval_items(h: Home, dataset_id: str, n: int, exclude_from: list[str | None]) -> tuple[list[dict], int]:
@@ -37,7 +39,7 @@ def eval_items(h: Home, dataset_id: str, n: int, exclude_from: list[str | None])
     for ds_id in set(exclude_from):
         seen |= _train_prompts(h.db, ds_id)
     sample = test[:n]
-    kept = [it for it in sample if " ".join(it["prompt"].lower().split()) not in seen]
+    kept = [it for it in sample if prompt_key(it["prompt"]) not in seen]
     return kept, len(sample) - len(kept)
 
 
@@ -66,8 +68,7 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     cand = store.get_adapter(h.db, adapter_id)
-    champ = store.promoted_adapter(h.db, cfg.name)
-    champ = champ if champ and champ["adapter_id"] != adapter_id else None
+    champ = champion(h.db, cfg.name, adapter_id)
     items, n_excluded = eval_items(h, cand["dataset_id"], cfg.eval.n_test,
                                    [cand["dataset_id"], champ["dataset_id"] if champ else None])
     results: dict[str, dict | None] = {"base": None, "candidate": None, "champion": None}

@@ -53,8 +53,7 @@ def distill_to_adapter(domain: str = "regex-python", profile: Profile = "full",
 
     try:
         stage("generate", generate_examples, run_id, home=str(h.root))          # teacher → raw cache
-        stage("validate", validate_examples, run_id, home=str(h.root))          # cache → examples | quarantine
-        counts = store.run_counts(h.db, run_id)
+        counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
         manifest = stage("snapshot", snapshot_dataset, run_id, home=str(h.root))  # examples → Parquet
         summary.dataset_id = manifest["dataset_id"]

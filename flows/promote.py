@@ -10,7 +10,7 @@ from prefect.events import emit_event
 
 from flows._common import run_config
 from schemas.run import Home
-from tasks import store
+from tasks import registry, store
 from tasks.registry import apply_decision, decide
 
 
@@ -21,8 +21,7 @@ def gate_and_promote(run_id: str, adapter_id: str, candidate: dict, champion: di
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     adapter = store.get_adapter(h.db, adapter_id)
-    current = store.promoted_adapter(h.db, cfg.name)
-    current = current if current and current["adapter_id"] != adapter_id else None
+    current = registry.champion(h.db, cfg.name, adapter_id)
     decision = decide(candidate, champion if current else None, cfg.gate)
     status = apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter, champion=current,
                             decision=decision)

@@ -18,6 +18,12 @@ from schemas.example import content_hash
 from tasks import store
 
 
+def champion(db: Path, domain: str, candidate_id: str) -> dict | None:
+    """The domain's promoted adapter, unless it is the candidate itself (then there is nothing to beat)."""
+    current = store.promoted_adapter(db, domain)
+    return current if current and current["adapter_id"] != candidate_id else None
+
+
 def _check(name: str, value: float | None, threshold: float | None, passed: bool) -> dict:
     return {"name": name, "value": value, "threshold": threshold, "passed": bool(passed)}
 

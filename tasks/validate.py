@@ -50,6 +50,11 @@ def parse_output(raw: str | None) -> TeacherOutput:
     return TeacherOutput.model_validate(data)
 
 
+def prompt_key(prompt: str) -> str:
+    """The normalised prompt that exact dedup and training-overlap exclusion compare."""
+    return " ".join(prompt.lower().split())
+
+
 def split_of(example_id: str, cfg: DomainConfig) -> str:
     """Deterministic split by content hash: the same example always lands in the same split."""
     u = int(hashlib.sha256(example_id.encode()).hexdigest()[:8], 16) / 16**8
@@ -97,15 +102,17 @@ def validate_rows(raws: list[str | None], cfg: DomainConfig) -> list[Verdict]:
             continue
         v = Verdict(True, _static_checks(out, cfg), out,
                     kind.render_prompt(cfg.task.prompt_template, out.description), kind.normalise_completion(out.regex))
-        if "not_terse" not in v.reasons and kind.compile_error(v.completion, cfg.task.dialect) is not None:
-            v.reasons.append("compile_error")
-        if not v.reasons:
+        if "not_terse" not in v.reasons:  # compiled (once) by the matcher worker
             to_match.append(len(verdicts))
         verdicts.append(v)
 
     items = [(verdicts[i].completion, verdicts[i].output.positives, verdicts[i].output.negatives) for i in to_match]
     for i, res in zip(to_match, kind.check_batch(items, cfg.validation.match_timeout_s), strict=True):
         out = verdicts[i].output
+        if not res.compiled:
+            verdicts[i].reasons.append("compile_error")
+        if verdicts[i].reasons:  # strings are only judged for an otherwise sound example
+            continue
         if res.timed_out:
             verdicts[i].reasons.append("match_timeout")
             continue
@@ -119,7 +126,7 @@ def validate_rows(raws: list[str | None], cfg: DomainConfig) -> list[Verdict]:
         if v.reasons:
             v.accepted = False
             continue
-        key = " ".join(v.prompt.lower().split())
+        key = prompt_key(v.prompt)
         if key in seen:
             v.accepted, v.reasons = False, ["duplicate_prompt"]
         seen.add(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tasks.kinds.regex import check_batch, compile_error
+from tasks.kinds.regex import check_batch
 from tasks.validate import split_of, validate_rows
 
 
@@ -65,8 +65,9 @@ def test_catastrophic_pattern_times_out_without_stalling_the_batch():
 
 
 def test_compile_error_reports_the_compiler_message():
-    assert compile_error("\\d{3}") is None
-    assert "missing )" in compile_error("(ab")
+    ok, bad = check_batch([("\\d{3}", [], []), ("(ab", [], [])])
+    assert ok.compiled and ok.error is None
+    assert not bad.compiled and "missing )" in bad.error
 
 
 def test_split_is_deterministic_and_roughly_follows_the_fractions(domain_cfg):

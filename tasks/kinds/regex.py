@@ -9,7 +9,6 @@ limit, so a catastrophic pattern costs at most that limit and never stalls the b
 from __future__ import annotations
 
 import json
-import re
 import selectors
 import subprocess
 import sys
@@ -27,17 +26,6 @@ def render_prompt(template: str, description: str) -> str:
 
 def normalise_completion(text: str) -> str:
     return text.strip()
-
-
-def compile_error(regex: str, dialect: str = "python") -> str | None:
-    """None when the regex compiles in the dialect, else the compiler's message."""
-    if dialect != "python":
-        raise ValueError(f"unsupported dialect {dialect!r}; allowed: python")
-    try:
-        re.compile(regex)
-    except (re.error, RecursionError, OverflowError, ValueError) as e:
-        return str(e) or type(e).__name__
-    return None
 
 
 @dataclass(frozen=True)
