@@ -147,20 +147,35 @@ class TrainingConfig(Strict):
 
 
 class EvalConfig(Strict):
-    """How the candidate is measured."""
+    """How adapters are measured: which items, how generation runs, what is cached."""
 
-    n_test: int = Field(1000, gt=0)
+    n_test: int = Field(1000, gt=0)  # deterministic sample of the held-out test split
+    n_golden: int | None = Field(None, gt=0)  # items of configs/golden/<domain>.jsonl per run (None = all)
+    sample_seed: int = 0  # the test sample is the first n_test items in hash(seed, example_id) order
     batch_size: int = Field(64, gt=0)
     max_new_tokens: int = Field(64, gt=0)
+    equivalence_timeout_s: float = Field(0.5, gt=0)  # per item: DFA equivalence with the reference
+    redos_timeout_s: float = Field(1.0, gt=0)  # per output: static ReDoS analysis
+    parity_n: int = Field(32, ge=0)  # serving-parity sample: merged vs unmerged adapter outputs
+    cache: bool = True  # reuse a model's results on the very same items and settings (base model, champion)
 
 
 class GateConfig(Strict):
-    """When a candidate may replace the champion."""
+    """When a candidate may replace the champion; every check is reported with its value and threshold."""
 
     min_compile_rate: float = Field(0.9, ge=0, le=1)
     min_semantic_accuracy: float = Field(0.5, ge=0, le=1)
+    # margin the 95 % CI lower bound of (candidate - champion) semantic accuracy must clear
     min_improvement_over_champion: float = Field(0.0, ge=-1, le=1)
+    max_topic_regression: float | None = Field(0.05, ge=0, le=1)  # worst per-topic drop vs the champion
+    min_topic_n: int = Field(20, ge=1)  # topic slices smaller than this are reported, not gated
     max_mean_output_tokens: float | None = Field(None, gt=0)
+    redos_no_worse_than_champion: bool = True
+    max_golden_regression: float | None = Field(0.0, ge=0, le=1)  # golden-set drop vs the champion allowed
+    min_serving_parity: float | None = Field(0.99, ge=0, le=1)  # merged vs unmerged outputs that agree
+    bootstrap_resamples: int = Field(1000, ge=1000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    bootstrap_seed: int = 0
 
 
 class DomainConfig(Strict):
