@@ -66,6 +66,13 @@ class TaskConfig(Strict):
         return v
 
 
+class ModelPrice(Strict):
+    """USD per 1,000 tokens for one model (look the figures up on the provider's price page)."""
+
+    input_per_1k: float = Field(0.0, ge=0)
+    output_per_1k: float = Field(0.0, ge=0)
+
+
 class TeacherConfig(Strict):
     """Who writes the examples. ``grammar`` is offline and free; ``openai`` is any OpenAI-compatible URL."""
 
@@ -81,6 +88,36 @@ class TeacherConfig(Strict):
     batch_size: int = Field(2000, gt=0)
     n_positives: int = Field(5, ge=1, le=50)
     n_negatives: int = Field(5, ge=1, le=50)
+    # Structured output: ``json_schema`` (strict schema), ``json_object`` (JSON mode) or ``none`` (plain text,
+    # tolerant parse). With ``structured_output_fallback`` a server that rejects response_format gets plain text.
+    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    structured_output_fallback: bool = True
+    # Rate limits (client side, smooth: no burst beyond about one second's worth). None = unlimited.
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    # ``chat``: concurrent chat completions; ``batch``: the provider's Batch API (JSONL upload, poll, download).
+    mode: Literal["chat", "batch"] = "chat"
+    batch_completion_window: str = "24h"
+    batch_poll_interval_s: float = Field(30.0, gt=0)
+    batch_max_wait_s: float = Field(86_400.0, gt=0)
+    batch_price_factor: float = Field(0.5, ge=0, le=1)  # Batch API discount on the price table
+    # Cost: a price table per model (USD per 1k tokens), the completion length used for estimates, and hard caps.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    est_completion_tokens: int = Field(200, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+    max_requests: int | None = Field(None, gt=0)
+
+    def price(self) -> ModelPrice:
+        """This model's price (zero when the table has no entry: local servers cost nothing)."""
+        return self.prices.get(self.model, ModelPrice())
+
+    @model_validator(mode="after")
+    def _budget_needs_a_price(self) -> TeacherConfig:
+        if (self.max_cost_usd is not None and self.provider == "openai"
+                and self.price() == ModelPrice()):
+            raise ValueError(f"max_cost_usd is set but teacher.prices has no entry for model {self.model!r}; "
+                             f"add prices: {{{self.model}: {{input_per_1k: ..., output_per_1k: ...}}}}")
+        return self
 
 
 class ValidationConfig(Strict):
@@ -125,6 +162,18 @@ class SFTSettings(Strict):
     weight_decay: float = Field(0.0, ge=0)
     logging_steps: int = Field(25, gt=0)
     seed: int = 0
+    # Checkpoints (a rerun resumes from the newest one) and validation-loss evaluation
+    save_steps: int = Field(200, gt=0)
+    save_total_limit: int | None = Field(2, gt=0)
+    eval_strategy: Literal["no", "steps"] = "steps"
+    eval_steps: int = Field(200, gt=0)
+    per_device_eval_batch_size: int = Field(64, gt=0)
+    load_best_model_at_end: bool = False  # with early stopping: keep the best-val-loss checkpoint, not the last
+    # Throughput knobs (see bench/train_throughput.py)
+    gradient_checkpointing: bool = False
+    padding_free: bool = False
+    train_sampling_strategy: Literal["random", "group_by_length"] = "random"
+    use_liger_kernel: bool = False
 
 
 class QuantizationSettings(Strict):
@@ -144,6 +193,25 @@ class TrainingConfig(Strict):
     sft: SFTSettings = SFTSettings()
     quantization: QuantizationSettings = QuantizationSettings()
     max_train_examples: int | None = Field(None, gt=0)
+    max_val_examples: int = Field(512, gt=0)
+    # transformers' EarlyStoppingCallback: stop after this many evaluations without a better eval_loss
+    early_stopping_patience: int | None = Field(None, gt=0)
+    early_stopping_threshold: float = Field(0.0, ge=0)
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None  # None: transformers picks
+    # local: the pipeline runs the train-adapter flow in-process; deployment: run_deployment on the gpu pool
+    train_on: Literal["local", "deployment"] = "local"
+    deployment: str = "train-adapter/train-adapter"  # FLOW_NAME/DEPLOYMENT_NAME for train_on: deployment
+    deployment_timeout_s: float | None = Field(None, gt=0)  # None: wait until the training run ends
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_eval(self) -> TrainingConfig:
+        sft = self.sft
+        if self.early_stopping_patience is not None and sft.eval_strategy == "no":
+            raise ValueError("early_stopping_patience needs sft.eval_strategy: steps (early stopping watches eval_loss)")
+        if sft.load_best_model_at_end and (sft.eval_strategy == "no" or sft.save_steps % sft.eval_steps):
+            raise ValueError("sft.load_best_model_at_end needs sft.eval_strategy: steps and save_steps a multiple of "
+                             f"eval_steps (got save_steps {sft.save_steps}, eval_steps {sft.eval_steps})")
+        return self
 
 
 class EvalConfig(Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,17 +37,22 @@ class TeacherRequest(BaseModel):
     messages: list[dict[str, str]] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
 
-    @property
+    @cached_property
     def request_hash(self) -> str:
-        # The domain is not part of the key: identical requests share one cached response.
+        # The domain is not part of the key: identical requests share one cached response. The key covers the
+        # model, messages and every sampling parameter (seed and response_format schema included).
         return content_hash(self.teacher, self.model, self.spec.model_dump(), self.messages, self.params, n=24)
 
 
 class TeacherCall(BaseModel):
-    """One teacher request's outcome, stored raw *before* any parsing."""
+    """One teacher request's outcome, stored raw *before* any parsing.
+
+    ``not_sent`` means the budget cap stopped the request before it was sent: it is never stored in
+    ``teacher_calls`` (nothing was asked), and the generation stage records it as unsent.
+    """
 
     request_hash: str
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "not_sent"]
     raw_response: str | None = None
     attempts: int = 1
     prompt_tokens: int = 0

@@ -5,6 +5,13 @@ params + a JSON-schema ``response_format``); ``complete_batch`` sends many reque
 ``openai.AsyncOpenAI`` client on aiohttp with bounded concurrency and our own retry policy, and returns one
 ``TeacherCall`` per request, in order, holding the raw message content (parsing happens downstream with the
 tolerant ``parse_teacher_output``). The API key never appears in reprs, errors or logs.
+
+Every attempt waits for the RPM/TPM limiters (``limits.RateLimits``); every request first reserves its
+worst-case cost in the run's ``limits.Budget`` and is not sent at all (``status="not_sent"``) once a cap is
+reached. Retries (exponential backoff with jitter, or the server's ``Retry-After``) cover 408/429/5xx,
+timeouts and connection errors (resets, truncated bodies); a 200 is never retried, whatever its content.
+The response body is read raw (``with_raw_response``) and only the message content and usage are taken from
+it: no model objects are built per call, which keeps the client's share of a core small at 300+ calls/s.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pydantic import SecretStr, ValidationError
 
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherOutput, TeacherRequest
+from tasks.teacher.limits import Budget, RateLimits, cost_usd, estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,53 @@ def _retry_after(err: openai.APIStatusError) -> float | None:
     except (TypeError, ValueError, OverflowError):
         pass
     return None
+
+
+_SCHEMA_CACHE: dict[str, Any] = {}
+
+
+def response_format(mode: str) -> dict[str, Any] | None:
+    """The ``response_format`` for a structured-output mode (``json_schema`` | ``json_object`` | ``none``)."""
+    if mode == "json_schema":
+        if "schema" not in _SCHEMA_CACHE:
+            _SCHEMA_CACHE["schema"] = _response_schema()
+        return {"type": "json_schema", "json_schema": {"name": "teacher_output", "strict": True,
+                                                        "schema": _SCHEMA_CACHE["schema"]}}
+    return {"type": "json_object"} if mode == "json_object" else None
+
+
+def build_request(cfg: TeacherConfig, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
+                  n_negatives: int) -> TeacherRequest:
+    """The canonical request for a seeded spec: the prompt names topic, difficulty, seed and phrasing style."""
+    style = STYLES[int(hashlib.sha256(f"style:{spec.seed}".encode()).hexdigest(), 16) % len(STYLES)]
+    user = "\n".join([
+        "Write ONE training example for a regex-writing assistant.",
+        f"topic: {spec.topic}",
+        f"difficulty: {spec.difficulty} (1 = simple; higher = more parts, classes and quantifiers)",
+        f"seed: {spec.seed}",
+        f"style: {style}",
+        f"dialect: {dialect}",
+        "",
+        "Return a JSON object with exactly these keys:",
+        f'- "description": the request a user might type, phrased as {style}; say what to match, not how.',
+        (f'- "regex": only the regex, in the {dialect} dialect, meant for full-match semantics '
+         "(the whole string must match), without ^ or $ anchors, without delimiters or flags."),
+        f'- "positives": {n_positives} distinct strings that the regex fully matches.',
+        f'- "negatives": {n_negatives} distinct, near-miss strings that the regex does not fully match.',
+        "Use the seed to vary your choice of subject within the topic.",
+    ])
+    params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "seed": spec.seed}
+    if (rf := response_format(cfg.structured_output)) is not None:
+        params["response_format"] = rf
+    return TeacherRequest(domain=domain, teacher=OpenAITeacher.name, model=cfg.model, spec=spec,
+                          messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                                    {"role": "user", "content": user}], params=params)
+
+
+def prompt_chars(req: TeacherRequest) -> int:
+    """Characters the server tokenises as prompt: messages plus the response schema, if any."""
+    rf = req.params.get("response_format")
+    return sum(len(m["content"]) for m in req.messages) + (len(json.dumps(rf)) if rf else 0)
 
 
 class OpenAITeacher:
@@ -110,54 +165,41 @@ class OpenAITeacher:
     # -- requests -------------------------------------------------------------------------------------------
     def build_request(self, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
                       n_negatives: int) -> TeacherRequest:
-        style = STYLES[int(hashlib.sha256(f"style:{spec.seed}".encode()).hexdigest(), 16) % len(STYLES)]
-        user = "\n".join([
-            "Write ONE training example for a regex-writing assistant.",
-            f"topic: {spec.topic}",
-            f"difficulty: {spec.difficulty} (1 = simple; higher = more parts, classes and quantifiers)",
-            f"seed: {spec.seed}",
-            f"style: {style}",
-            f"dialect: {dialect}",
-            "",
-            "Return a JSON object with exactly these keys:",
-            f'- "description": the request a user might type, phrased as {style}; say what to match, not how.',
-            (f'- "regex": only the regex, in the {dialect} dialect, meant for full-match semantics '
-             "(the whole string must match), without ^ or $ anchors, without delimiters or flags."),
-            f'- "positives": {n_positives} distinct strings that the regex fully matches.',
-            f'- "negatives": {n_negatives} distinct, near-miss strings that the regex does not fully match.',
-            "Use the seed to vary your choice of subject within the topic.",
-        ])
-        params: dict[str, Any] = {"temperature": self.cfg.temperature, "max_tokens": self.cfg.max_tokens,
-                                  "seed": spec.seed, "response_format": {"type": "json_schema", "json_schema": {
-                                      "name": "teacher_output", "strict": True, "schema": _response_schema()}}}
-        return TeacherRequest(domain=domain, teacher=self.name, model=self.cfg.model, spec=spec,
-                              messages=[{"role": "system", "content": SYSTEM_PROMPT},
-                                        {"role": "user", "content": user}], params=params)
+        return build_request(self.cfg, domain, spec, dialect, n_positives, n_negatives)
 
     # -- sending --------------------------------------------------------------------------------------------
-    def complete_batch(self, requests: list[TeacherRequest]) -> list[TeacherCall]:
+    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
         """Send all requests; safe from plain threads and (via a helper thread) from inside a running loop."""
         if not requests:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.acomplete_batch(requests))
+            return asyncio.run(self.acomplete_batch(requests, budget))
         with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.acomplete_batch(requests)).result()
+            return pool.submit(asyncio.run, self.acomplete_batch(requests, budget)).result()
 
-    async def acomplete_batch(self, requests: list[TeacherRequest]) -> list[TeacherCall]:
-        """The async core of ``complete_batch`` (for callers already inside an event loop)."""
+    def client(self) -> openai.AsyncOpenAI:
+        """A new async client on the aiohttp transport; the openai client's own retries are off (ours apply)."""
+        return openai.AsyncOpenAI(api_key=self._api_key.get_secret_value(), base_url=self.cfg.base_url,
+                                  timeout=self.cfg.timeout_s, max_retries=0, http_client=openai.DefaultAioHttpClient())
+
+    async def acomplete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
+        """The async core of ``complete_batch`` (for callers already inside an event loop).
+
+        Requests that the budget does not allow come back with ``status="not_sent"`` (never sent, not stored).
+        """
         state = {"no_response_format": False}
         sem = asyncio.Semaphore(self.cfg.concurrency)
+        limits = RateLimits.from_config(self.cfg)
+        budget = budget if budget is not None else Budget()
         started = time.monotonic()
-        async with openai.AsyncOpenAI(
-            api_key=self._api_key.get_secret_value(), base_url=self.cfg.base_url, timeout=self.cfg.timeout_s,
-            max_retries=0, http_client=openai.DefaultAioHttpClient(),
-        ) as client:
-            calls = await asyncio.gather(*(self._one(client, sem, r, state) for r in requests))
+        async with self.client() as client:
+            calls = await asyncio.gather(*(self._one(client, sem, limits, budget, r, state) for r in requests))
         n_ok = sum(c.status == "ok" for c in calls)
-        log.info("teacher batch: %d/%d ok in %.1fs", n_ok, len(calls), time.monotonic() - started)
+        n_unsent = sum(c.status == "not_sent" for c in calls)
+        log.info("teacher batch: %d/%d ok, %d not sent (budget) in %.1fs", n_ok, len(calls), n_unsent,
+                 time.monotonic() - started)
         return list(calls)
 
     def _failed(self, req: TeacherRequest, attempts: int, err: BaseException | str) -> TeacherCall:
@@ -173,45 +215,56 @@ class OpenAITeacher:
                     chain.append(type(cause).__name__)
                     cause = cause.__cause__
                 msg += f" ({' <- '.join(chain)})" if chain else ""
+            else:
+                msg += f": {self._scrub(str(err), 160)}"
         return TeacherCall(request_hash=req.request_hash, status="failed", attempts=attempts, error=msg)
 
-    async def _one(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, req: TeacherRequest,
-                   state: dict[str, bool]) -> TeacherCall:
+    def _worst_case(self, req: TeacherRequest) -> tuple[int, float]:
+        """(tokens for the TPM limiter, worst-case dollars for the budget) of one request."""
+        prompt = estimate_prompt_tokens(prompt_chars(req), conservative=True)
+        max_out = int(req.params.get("max_tokens", self.cfg.max_tokens))
+        return prompt + max_out, cost_usd(prompt, max_out, self.cfg.price())
+
+    async def _one(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, limits: RateLimits, budget: Budget,
+                   req: TeacherRequest, state: dict[str, bool]) -> TeacherCall:
         attempts = retries = 0
         fell_back = False
+        tokens, reserved = self._worst_case(req)
         while True:
-            attempts += 1
-            params = dict(req.params)
+            params = req.params
             try:
                 async with sem:  # decide on response_format only once a slot is ours: it may just have changed
-                    if state["no_response_format"] or fell_back:
-                        params.pop("response_format", None)
-                    resp = await client.chat.completions.create(
+                    if attempts == 0 and not budget.try_reserve(reserved):
+                        return TeacherCall(request_hash=req.request_hash, status="not_sent", attempts=0,
+                                           error=f"budget_exhausted: {budget.exhausted}")
+                    await limits.acquire(tokens)
+                    attempts += 1
+                    if (state["no_response_format"] or fell_back) and "response_format" in params:
+                        params = {k: v for k, v in params.items() if k != "response_format"}
+                    raw = await client.chat.completions.with_raw_response.create(
                         model=req.model, messages=req.messages, **params)  # type: ignore[arg-type]
+                    body = raw.content
             except openai.APIStatusError as e:
                 status = e.status_code
                 if (status in (400, 422) and "response_format" in params and not fell_back
+                        and self.cfg.structured_output_fallback
                         and any(s in f"{e.message} {e.body}" for s in ("response_format", "json_schema"))):
                     fell_back = state["no_response_format"] = True
                     log.info("teacher rejected response_format (HTTP %d); retrying as plain text", status)
                     continue
                 if not (status in RETRYABLE_STATUS or status >= 500):
+                    budget.settle(reserved, 0.0)
                     return self._failed(req, attempts, e)
                 err: Exception = e
-            except openai.APIConnectionError as e:  # includes APITimeoutError
+            except openai.APIConnectionError as e:  # includes APITimeoutError, resets and truncated bodies
                 err = e
-            except Exception as e:  # noqa: BLE001 - malformed bodies etc.: record, do not retry
+            except Exception as e:  # noqa: BLE001 - anything else is not transient: record, do not retry
+                budget.settle(reserved, 0.0)
                 return self._failed(req, attempts, e)
             else:
-                if not resp.choices or resp.choices[0].message.content is None:
-                    reason = resp.choices[0].finish_reason if resp.choices else "no choices"
-                    return self._failed(req, attempts, f"EmptyContent: finish_reason={reason}")
-                usage = resp.usage
-                return TeacherCall(request_hash=req.request_hash, status="ok",
-                                   raw_response=resp.choices[0].message.content, attempts=attempts,
-                                   prompt_tokens=usage.prompt_tokens if usage else 0,
-                                   completion_tokens=usage.completion_tokens if usage else 0)
+                return self._answer(req, attempts, body, budget, reserved)
             if retries >= self.cfg.max_retries:
+                budget.settle(reserved, 0.0)
                 return self._failed(req, attempts, err)
             retries += 1
             hinted = _retry_after(err) if isinstance(err, openai.APIStatusError) else None
@@ -222,6 +275,27 @@ class OpenAITeacher:
             log.debug("teacher request %s: %s; retry %d/%d in %.2fs", req.request_hash,
                       type(err).__name__, retries, self.cfg.max_retries, wait)
             await asyncio.sleep(wait)
+
+    def _answer(self, req: TeacherRequest, attempts: int, body: bytes, budget: Budget,
+                reserved: float) -> TeacherCall:
+        """A 200 response: its message content is the raw response (stored before anyone parses it)."""
+        try:
+            data = json.loads(body)
+            choice = data["choices"][0] if data.get("choices") else None
+            usage = data.get("usage") or {}
+            pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            budget.settle(reserved, 0.0)
+            return self._failed(req, attempts, f"MalformedBody: {type(e).__name__} (HTTP 200, {len(body)} bytes)")
+        cost = cost_usd(pt, ct, self.cfg.price())
+        budget.settle(reserved, cost)
+        content = (choice or {}).get("message", {}).get("content") if isinstance(choice, dict) else None
+        if not isinstance(content, str):
+            reason = choice.get("finish_reason") if isinstance(choice, dict) else "no choices"
+            return TeacherCall(request_hash=req.request_hash, status="failed", attempts=attempts, prompt_tokens=pt,
+                               completion_tokens=ct, cost_usd=cost, error=f"EmptyContent: finish_reason={reason}")
+        return TeacherCall(request_hash=req.request_hash, status="ok", raw_response=content, attempts=attempts,
+                           prompt_tokens=pt, completion_tokens=ct, cost_usd=cost)
 
 
 def parse_teacher_output(raw: str) -> TeacherOutput:
