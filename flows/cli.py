@@ -195,6 +195,29 @@ def adapters_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
     Console().print(t)
 
 
+# ------------------------------------------------------------------------------------- doctor (issue 9)
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as one JSON line")] = False) -> None:
+    """Check $LORAFORGE_HOME's integrity: row counts, duplicate keys, lineage, one promoted per domain, pointers.
+
+    Exit 0 when healthy, 1 with the list of problems."""
+    from tasks.doctor import check_home
+
+    report = check_home(Home.from_env())
+    if as_json:
+        _print_json(report)
+    else:
+        t = Table("check", "ok", "detail")
+        for c in report["checks"]:
+            t.add_row(c["name"], "ok" if c["ok"] else "[bold red]FAIL[/]", c["detail"])
+        Console().print(t)
+        for c in report["checks"]:
+            if not c["ok"]:
+                err.print(f"[bold red]problem:[/] {c['name']}: {c['detail']}", highlight=False)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -57,6 +57,21 @@ CREATE TABLE IF NOT EXISTS evaluation_items (
 CREATE TABLE IF NOT EXISTS promotions (
     promotion_id VARCHAR PRIMARY KEY, run_id VARCHAR, domain VARCHAR, adapter_id VARCHAR,
     previous_adapter_id VARCHAR, decision VARCHAR, decision_json VARCHAR, created_at TIMESTAMP);
+-- evaluation/registry columns added after v0 (ALTER keeps older files readable):
+-- evaluations.cache_key: a model's results on the very same items and settings are reused;
+-- evaluation_items: the item itself, the DFA verdict, ReDoS finding and whether it was excluded (training overlap);
+-- promotions.forced/reason: `loraforge promote --force --reason TEXT`.
+ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS cache_key VARCHAR;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS prompt VARCHAR;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS reference VARCHAR;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS excluded BOOLEAN;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS timed_out BOOLEAN;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS equivalence VARCHAR;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS n_distinguishing INTEGER;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS redos VARCHAR;
+ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS latency_ms DOUBLE;
+ALTER TABLE promotions ADD COLUMN IF NOT EXISTS forced BOOLEAN;
+ALTER TABLE promotions ADD COLUMN IF NOT EXISTS reason VARCHAR;
 """
 
 LOCK_RETRY_SECONDS = float(os.environ.get("LORAFORGE_DB_LOCK_TIMEOUT", "60"))
@@ -323,3 +338,326 @@ def table_count(db: str | Path, table: str, where: str = "", params: list | None
         raise ValueError(f"unknown table {table!r}")
     with connect(db, read_only=True) as con:
         return int(con.execute(f"SELECT count(*) FROM {table} {where}", params or []).fetchone()[0])
+
+
+# ------------------------------------------------------------------------------------------ doctor
+# Integrity queries for ``loraforge doctor`` (tasks/doctor.py). Each returns the offending rows (empty = healthy);
+# all of them only read, on one read-only connection.
+_PRIMARY_KEYS = {
+    "runs": ["run_id"], "teacher_calls": ["request_hash"], "run_requests": ["run_id", "request_hash"],
+    "examples": ["example_id"], "quarantine": ["quarantine_id"], "datasets": ["dataset_id"],
+    "adapters": ["adapter_id"], "evaluations": ["eval_id"], "evaluation_items": ["eval_id", "example_id"],
+    "promotions": ["promotion_id"],
+}
+_DOCTOR_SQL = {
+    # finished runs: every request ended accepted / quarantined / failed (none left pending or unknown)
+    "unfinished_requests": (
+        "SELECT r.run_id, r.status AS run_status, q.outcome, count(*) AS n FROM runs r"
+        " JOIN run_requests q USING (run_id) WHERE r.status IN ('completed', 'budget_exhausted')"
+        " AND q.outcome NOT IN ('accepted', 'quarantined', 'failed') GROUP BY ALL ORDER BY 1"),
+    "run_outcome_counts": (
+        "SELECT r.run_id, r.status, r.summary_json, count(q.request_hash) AS requested,"
+        " count(*) FILTER (q.outcome = 'accepted') AS accepted,"
+        " count(*) FILTER (q.outcome = 'quarantined') AS quarantined,"
+        " count(*) FILTER (q.outcome = 'failed') AS failed FROM runs r LEFT JOIN run_requests q USING (run_id)"
+        " WHERE r.status IN ('completed', 'budget_exhausted') GROUP BY ALL ORDER BY 1"),
+    "examples_without_teacher_call": (
+        "SELECT e.example_id, e.request_hash FROM examples e LEFT JOIN teacher_calls t USING (request_hash)"
+        " WHERE e.request_hash IS NOT NULL AND (t.request_hash IS NULL OR t.status <> 'ok') ORDER BY 1"),
+    "quarantine_without_teacher_call": (
+        "SELECT q.quarantine_id, q.request_hash FROM quarantine q LEFT JOIN teacher_calls t USING (request_hash)"
+        " WHERE q.request_hash IS NOT NULL AND t.request_hash IS NULL ORDER BY 1"),
+    "accepted_requests_without_example": (
+        "SELECT q.run_id, q.request_hash, q.example_id FROM run_requests q LEFT JOIN examples e USING (example_id)"
+        " WHERE q.outcome = 'accepted' AND e.example_id IS NULL ORDER BY 1, 2"),
+    "adapters_without_dataset": (
+        "SELECT a.adapter_id, a.dataset_id FROM adapters a LEFT JOIN datasets d USING (dataset_id)"
+        " WHERE d.dataset_id IS NULL ORDER BY 1"),
+    "evaluations_without_items": (
+        "SELECT v.eval_id, v.role, v.model_ref FROM evaluations v"
+        " WHERE NOT EXISTS (SELECT 1 FROM evaluation_items i WHERE i.eval_id = v.eval_id) ORDER BY 1"),
+    "evaluation_items_without_evaluation": (
+        "SELECT i.eval_id, count(*) AS n FROM evaluation_items i"
+        " WHERE NOT EXISTS (SELECT 1 FROM evaluations v WHERE v.eval_id = i.eval_id) GROUP BY 1 ORDER BY 1"),
+    "promotions_without_adapter": (
+        "SELECT p.promotion_id, p.adapter_id FROM promotions p LEFT JOIN adapters a USING (adapter_id)"
+        " WHERE a.adapter_id IS NULL ORDER BY 1"),
+    "promoted_per_domain": (
+        "SELECT domain, list(adapter_id ORDER BY adapter_id) AS adapter_ids FROM adapters"
+        " WHERE status = 'promoted' GROUP BY domain ORDER BY domain"),
+    "unknown_adapter_status": (
+        "SELECT adapter_id, status FROM adapters"
+        " WHERE status IS NULL OR status NOT IN ('candidate', 'promoted', 'rejected', 'retired') ORDER BY 1"),
+}
+
+
+def doctor_table_counts(db: str | Path) -> dict[str, int]:
+    """Row count of every contract table (a full scan: a damaged file fails here)."""
+    with connect(db, read_only=True) as con:
+        return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _PRIMARY_KEYS}
+
+
+def doctor_duplicate_keys(db: str | Path) -> dict[str, int]:
+    """Per table, how many primary-key values occur more than once (0 everywhere on a healthy file)."""
+    out = {}
+    with connect(db, read_only=True) as con:
+        for table, cols in _PRIMARY_KEYS.items():
+            keys = ", ".join(cols)
+            out[table] = int(con.execute(
+                f"SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0])
+    return out
+
+
+def doctor_query(db: str | Path, name: str) -> list[dict]:
+    """The rows of one named integrity query (see ``_DOCTOR_SQL``)."""
+    with connect(db, read_only=True) as con:
+        return _rows(con, _DOCTOR_SQL[name])
+
+
+def doctor_queries(db: str | Path) -> dict[str, list[dict]]:
+    """Every named integrity query on one read-only connection."""
+    with connect(db, read_only=True) as con:
+        return {name: _rows(con, sql) for name, sql in _DOCTOR_SQL.items()}
+
+
+# --------------------------------------------------------------------------- evaluation/registry (issue 7)
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SCHEMA)  # idempotent: CREATE IF NOT EXISTS + ADD COLUMN IF NOT EXISTS for older files
+
+
+def save_evaluation(db: str | Path, row: dict, items: pa.Table) -> None:
+    """One transaction: an evaluation and its per-item rows (a rerun with the same eval_id replaces both)."""
+    with connect(db) as con:
+        _ensure_schema(con)
+        con.execute("BEGIN")
+        con.execute("DELETE FROM evaluation_items WHERE eval_id = ?", [row["eval_id"]])
+        con.execute("DELETE FROM evaluations WHERE eval_id = ?", [row["eval_id"]])
+        _ingest(con, "evaluations", pa.Table.from_pylist([{**row, "created_at": now()}]))
+        _ingest(con, "evaluation_items", items)
+        con.execute("COMMIT")
+
+
+def cached_evaluation(db: str | Path, cache_key: str) -> tuple[dict, list[dict]] | None:
+    """The latest evaluation with this cache key and its item rows, or None."""
+    with connect(db) as con:
+        _ensure_schema(con)
+        rows = _rows(con, "SELECT * FROM evaluations WHERE cache_key = ? ORDER BY created_at DESC LIMIT 1",
+                     [cache_key])
+        if not rows:
+            return None
+        items = _rows(con, "SELECT * FROM evaluation_items WHERE eval_id = ? ORDER BY example_id",
+                      [rows[0]["eval_id"]])
+    return rows[0], items
+
+
+def get_evaluation(db: str | Path, eval_id: str) -> dict | None:
+    with connect(db, read_only=True) as con:
+        rows = _rows(con, "SELECT * FROM evaluations WHERE eval_id = ?", [eval_id])
+    return rows[0] if rows else None
+
+
+def list_evaluations(db: str | Path, run_id: str | None = None, model_ref: str | None = None) -> list[dict]:
+    """Evaluations, oldest first, optionally of one run and/or one model."""
+    where, params = [], []
+    if run_id:
+        where.append("run_id = ?")
+        params.append(run_id)
+    if model_ref:
+        where.append("model_ref = ?")
+        params.append(model_ref)
+    with connect(db, read_only=True) as con:
+        return _rows(con, "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "")
+                     + " ORDER BY created_at, eval_id", params)
+
+
+def scored_items(db: str | Path, eval_id: str) -> dict[str, dict]:
+    """example_id -> item row, for the items that were scored (not excluded) in one evaluation."""
+    with connect(db, read_only=True) as con:
+        rows = _rows(con, "SELECT * FROM evaluation_items WHERE eval_id = ? AND coalesce(excluded, false) = false",
+                     [eval_id])
+    return {r["example_id"]: r for r in rows}
+
+
+def promoted_adapters(db: str | Path, domain: str) -> list[dict]:
+    """Every adapter of the domain marked promoted (normally at most one), latest promotion first."""
+    with connect(db, read_only=True) as con:
+        return _rows(con, "SELECT a.*, (SELECT max(p.created_at) FROM promotions p WHERE p.adapter_id = a.adapter_id"
+                          " AND p.decision IN ('promoted', 'rolled_back')) AS promoted_at FROM adapters a"
+                          " WHERE a.domain = ? AND a.status = 'promoted' ORDER BY promoted_at DESC NULLS LAST,"
+                          " a.updated_at DESC", [domain])
+
+
+def adapter_domains(db: str | Path) -> list[str]:
+    with connect(db, read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT domain FROM adapters ORDER BY 1").fetchall()]
+
+
+def record_registry_change(db: str | Path, promotion: dict, *, status: str, retire_others: bool) -> None:
+    """One transaction: the adapter gets ``status``; with ``retire_others`` the domain's other promoted adapters
+    become ``retired`` (so at most one is promoted); a ``promotions`` row records why."""
+    adapter_id, domain = promotion["adapter_id"], promotion["domain"]
+    with connect(db) as con:
+        _ensure_schema(con)
+        con.execute("BEGIN")
+        if retire_others:
+            con.execute("UPDATE adapters SET status = 'retired', updated_at = ? WHERE domain = ?"
+                        " AND status = 'promoted' AND adapter_id <> ?", [now(), domain, adapter_id])
+        con.execute("UPDATE adapters SET status = ?, updated_at = ? WHERE adapter_id = ?", [status, now(), adapter_id])
+        _ingest(con, "promotions", pa.Table.from_pylist([{**promotion, "created_at": now()}]))
+        con.execute("COMMIT")
+
+
+def retire_adapters(db: str | Path, adapter_ids: list[str]) -> None:
+    """Repair: mark adapters retired (reconciliation when more than one is promoted)."""
+    with connect(db) as con:
+        con.execute("BEGIN")
+        for adapter_id in adapter_ids:
+            con.execute("UPDATE adapters SET status = 'retired', updated_at = ? WHERE adapter_id = ?",
+                        [now(), adapter_id])
+        con.execute("COMMIT")
+
+
+def promotion_history(db: str | Path, domain: str) -> list[dict]:
+    """The domain's promotions rows (promoted, rejected, rolled_back), oldest first."""
+    with connect(db) as con:
+        _ensure_schema(con)
+        return _rows(con, "SELECT * FROM promotions WHERE domain = ? ORDER BY created_at, promotion_id", [domain])
+
+
+# ------------------------------------------------------------------------------------ runs/reruns
+# One row per (run, stage): how it ended (completed | failed | reused from a parent run), when, and a compact
+# result. `loraforge runs show` reads it; reruns read the parent's stored outputs through it.
+RUN_STAGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS run_stages (
+    run_id VARCHAR, stage VARCHAR, status VARCHAR, source_run_id VARCHAR, seconds DOUBLE, result_json VARCHAR,
+    error VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, PRIMARY KEY (run_id, stage));
+"""
+SCHEMA += RUN_STAGES_SCHEMA  # fresh files get the table with every other one
+
+
+def record_stage(db: str | Path, run_id: str, stage: str, status: str, *, seconds: float = 0.0,
+                 result: dict | None = None, error: str | None = None, source_run_id: str | None = None,
+                 started_at: datetime | None = None) -> None:
+    """Upsert how one stage of a run ended (a continued run overwrites its earlier attempt of the stage)."""
+    with connect(db) as con:
+        con.execute(RUN_STAGES_SCHEMA)
+        con.execute(
+            "INSERT INTO run_stages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, stage) DO UPDATE SET"
+            " status = excluded.status, source_run_id = excluded.source_run_id, seconds = excluded.seconds,"
+            " result_json = excluded.result_json, error = excluded.error, started_at = excluded.started_at,"
+            " finished_at = excluded.finished_at",
+            [run_id, stage, status, source_run_id, seconds, json.dumps(result) if result is not None else None,
+             error, started_at or now(), now()])
+
+
+def run_stages(db: str | Path, run_id: str) -> list[dict]:
+    """The run's recorded stages in the order they ran (empty for runs from before stages were recorded)."""
+    with connect(db, read_only=True) as con:
+        try:
+            rows = _rows(con, "SELECT * FROM run_stages WHERE run_id = ? ORDER BY started_at, finished_at", [run_id])
+        except duckdb.CatalogException:
+            return []
+    for r in rows:
+        r["result"] = json.loads(r.pop("result_json")) if r["result_json"] else None
+    return rows
+
+
+def set_run_outputs(db: str | Path, run_id: str, *, dataset_id: str | None = None,
+                    adapter_id: str | None = None) -> None:
+    """Link a run to its dataset / adapter as soon as it has one (a rerun finds them here)."""
+    with connect(db) as con:
+        if dataset_id:
+            con.execute("UPDATE runs SET dataset_id = ? WHERE run_id = ?", [dataset_id, run_id])
+        if adapter_id:
+            con.execute("UPDATE runs SET adapter_id = ? WHERE run_id = ?", [adapter_id, run_id])
+
+
+def set_run_status(db: str | Path, run_id: str, status: str) -> None:
+    with connect(db) as con:
+        con.execute("UPDATE runs SET status = ? WHERE run_id = ?", [status, run_id])
+
+
+def copy_run_requests(db: str | Path, parent_run_id: str, run_id: str, *, with_outcomes: bool) -> int:
+    """Give a rerun its parent's planned requests (``pending``), or their validated outcomes as well."""
+    outcome = "outcome, example_id, reasons" if with_outcomes else "'pending', NULL, []::VARCHAR[]"
+    with connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM run_requests WHERE run_id = ?", [run_id])
+        con.execute(f"INSERT INTO run_requests (run_id, request_hash, idx, topic, outcome, example_id, reasons)"
+                    f" SELECT ?, request_hash, idx, topic, {outcome} FROM run_requests WHERE run_id = ?",
+                    [run_id, parent_run_id])
+        n = con.execute("SELECT count(*) FROM run_requests WHERE run_id = ?", [run_id]).fetchone()[0]
+        con.execute("COMMIT")
+    return int(n)
+
+
+def run_evaluations(db: str | Path, run_id: str) -> dict[str, dict | None]:
+    """The metrics a run recorded per role (base / candidate / champion), newest per role."""
+    out: dict[str, dict | None] = {"base": None, "candidate": None, "champion": None}
+    with connect(db, read_only=True) as con:
+        rows = _rows(con, "SELECT role, metrics_json FROM evaluations WHERE run_id = ? ORDER BY created_at", [run_id])
+    for r in rows:
+        out[r["role"]] = json.loads(r["metrics_json"]) if r["metrics_json"] else None
+    return out
+
+
+def run_decision(db: str | Path, run_id: str) -> dict | None:
+    """The gate decision recorded by a run, if it reached the gate."""
+    with connect(db, read_only=True) as con:
+        rows = _rows(con, "SELECT adapter_id, decision, decision_json, created_at FROM promotions WHERE run_id = ?"
+                          " ORDER BY created_at DESC LIMIT 1", [run_id])
+    if not rows:
+        return None
+    r = rows[0]
+    return {"adapter_id": r["adapter_id"], "decision": r["decision"],
+            **({"reasons": json.loads(r["decision_json"]).get("reasons", [])} if r["decision_json"] else {})}
+
+
+def list_runs_with_parents(db: str | Path, domain: str | None = None) -> list[dict]:
+    """Every run, oldest first, with the run it was rerun from."""
+    with connect(db, read_only=True) as con:
+        sql = ("SELECT run_id, domain, profile, teacher, status, parent_run_id, dataset_id, adapter_id, started_at,"
+               " finished_at FROM runs" + (" WHERE domain = ?" if domain else "") + " ORDER BY started_at, run_id")
+        return _rows(con, sql, [domain] if domain else [])
+
+
+def datasets_overview(db: str | Path, domain: str | None = None) -> list[dict]:
+    """Every dataset snapshot, oldest first, with how many runs and adapters use it."""
+    with connect(db, read_only=True) as con:
+        sql = ("SELECT d.dataset_id, d.domain, d.run_id, d.path, d.n_train, d.n_val, d.n_test, d.created_at,"
+               " (SELECT count(*) FROM runs r WHERE r.dataset_id = d.dataset_id) AS n_runs,"
+               " (SELECT count(*) FROM adapters a WHERE a.dataset_id = d.dataset_id) AS n_adapters,"
+               " json_extract_string(d.manifest_json, '$.uri') AS uri"
+               " FROM datasets d" + (" WHERE d.domain = ?" if domain else "") + " ORDER BY d.created_at, d.dataset_id")
+        return _rows(con, sql, [domain] if domain else [])
+
+
+def integrity_report(db: str | Path) -> dict[str, int]:
+    """Counts of everything that would mean a damaged store; all zero on a healthy one.
+
+    Duplicate keys, per-run counts that do not add up, and broken lineage (an example whose request has no
+    teacher call, an adapter whose dataset is unknown, a run pointing at a missing dataset or adapter)."""
+    checks = {
+        "duplicate_runs": "SELECT count(*) - count(DISTINCT run_id) FROM runs",
+        "duplicate_teacher_calls": "SELECT count(*) - count(DISTINCT request_hash) FROM teacher_calls",
+        "duplicate_examples": "SELECT count(*) - count(DISTINCT example_id) FROM examples",
+        "duplicate_run_requests": "SELECT count(*) - count(DISTINCT (run_id, request_hash)) FROM run_requests",
+        "duplicate_datasets": "SELECT count(*) - count(DISTINCT dataset_id) FROM datasets",
+        "duplicate_adapters": "SELECT count(*) - count(DISTINCT adapter_id) FROM adapters",
+        "examples_without_teacher_call": "SELECT count(*) FROM examples e WHERE NOT EXISTS"
+                                         " (SELECT 1 FROM teacher_calls t WHERE t.request_hash = e.request_hash)",
+        "accepted_requests_without_example": "SELECT count(*) FROM run_requests r WHERE r.outcome = 'accepted' AND"
+                                             " NOT EXISTS (SELECT 1 FROM examples e WHERE e.example_id = r.example_id)",
+        "adapters_without_dataset": "SELECT count(*) FROM adapters a WHERE NOT EXISTS"
+                                    " (SELECT 1 FROM datasets d WHERE d.dataset_id = a.dataset_id)",
+        "runs_with_unknown_dataset": "SELECT count(*) FROM runs r WHERE r.dataset_id IS NOT NULL AND NOT EXISTS"
+                                     " (SELECT 1 FROM datasets d WHERE d.dataset_id = r.dataset_id)",
+        "runs_with_unknown_adapter": "SELECT count(*) FROM runs r WHERE r.adapter_id IS NOT NULL AND NOT EXISTS"
+                                     " (SELECT 1 FROM adapters a WHERE a.adapter_id = r.adapter_id)",
+        "completed_runs_with_pending_requests": "SELECT count(*) FROM run_requests q JOIN runs r USING (run_id)"
+                                                " WHERE r.status = 'completed' AND q.outcome = 'pending'",
+        "promoted_adapters_over_one_per_domain": "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n"
+                                                 " FROM adapters WHERE status = 'promoted' GROUP BY domain)",
+    }
+    with connect(db, read_only=True) as con:
+        return {name: int(con.execute(sql).fetchone()[0]) for name, sql in checks.items()}
