@@ -14,7 +14,7 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -285,6 +285,12 @@ def validate_domain_name(domain: str) -> str:
 
 def available_domains() -> list[str]:
     return sorted(p.stem for p in (configs_dir() / "domains").glob("*.yaml"))
+
+
+# A domain name as a flow parameter: the Prefect UI renders the domains shipped under configs/domains/ as a
+# choice (read when the parameter schema is built, i.e. at `prefect deploy`); any slug validates at run time.
+DomainName = Annotated[str, Field(pattern=SLUG.pattern, description="A domain: a file under configs/domains/",
+                                  json_schema_extra=lambda schema: schema.update(enum=available_domains()))]
 
 
 def _apply_override(data: dict, dotted: str, value: Any, source: str) -> None:
