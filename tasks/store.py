@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS teacher_calls (
 CREATE TABLE IF NOT EXISTS run_requests (
     run_id VARCHAR, request_hash VARCHAR, idx INTEGER, topic VARCHAR, outcome VARCHAR, example_id VARCHAR,
     reasons VARCHAR[], PRIMARY KEY (run_id, request_hash));
+CREATE TABLE IF NOT EXISTS teacher_unsent (
+    run_id VARCHAR, request_hash VARCHAR, idx INTEGER, topic VARCHAR, reason VARCHAR, created_at TIMESTAMP,
+    PRIMARY KEY (run_id, request_hash));
+CREATE TABLE IF NOT EXISTS teacher_batches (
+    batch_id VARCHAR PRIMARY KEY, batch_key VARCHAR, run_id VARCHAR, model VARCHAR, status VARCHAR,
+    input_file_id VARCHAR, output_file_id VARCHAR, error_file_id VARCHAR, n_requests INTEGER,
+    resubmission INTEGER, created_at TIMESTAMP, updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS examples (
     example_id VARCHAR PRIMARY KEY, domain VARCHAR, prompt VARCHAR, completion VARCHAR, description VARCHAR,
     positives VARCHAR[], negatives VARCHAR[], topic VARCHAR, run_id VARCHAR, teacher VARCHAR,
@@ -661,3 +668,85 @@ def integrity_report(db: str | Path) -> dict[str, int]:
     }
     with connect(db, read_only=True) as con:
         return {name: int(con.execute(sql).fetchone()[0]) for name, sql in checks.items()}
+
+
+# ------------------------------------------------------------------------------------- teacher (issue 4)
+def mark_unsent(db: str | Path, run_id: str, hashes: list[str], reason: str) -> int:
+    """Move planned requests that were never sent (the budget cap stopped them) from ``run_requests`` to
+    ``teacher_unsent`` with the reason, in one transaction: a run's ``requested`` counts only what was asked."""
+    if not hashes:
+        return 0
+    with connect(db) as con:
+        con.execute(SCHEMA)
+        con.register("_wanted", pa.table({"h": pa.array(hashes, pa.string())}))
+        con.execute("BEGIN")
+        con.execute("INSERT INTO teacher_unsent (run_id, request_hash, idx, topic, reason, created_at)"
+                    " SELECT run_id, request_hash, idx, topic, ?, ? FROM run_requests JOIN _wanted ON request_hash = h"
+                    " WHERE run_id = ? ON CONFLICT DO NOTHING", [reason, now(), run_id])
+        n = con.execute("SELECT count(*) FROM teacher_unsent WHERE run_id = ?", [run_id]).fetchone()[0]
+        con.execute("DELETE FROM run_requests WHERE run_id = ? AND request_hash IN (SELECT h FROM _wanted)", [run_id])
+        con.execute("COMMIT")
+    return int(n)
+
+
+def unsent_requests(db: str | Path, run_id: str) -> list[dict]:
+    """The run's planned requests that the budget cap kept from being sent, in plan order."""
+    with connect(db) as con:
+        con.execute(SCHEMA)
+        return _rows(con, "SELECT request_hash, idx, topic, reason FROM teacher_unsent WHERE run_id = ? ORDER BY idx",
+                     [run_id])
+
+
+def teacher_call_stats(db: str | Path, model: str) -> dict[str, float]:
+    """Mean tokens and cost of the stored ``ok`` calls to a model (the dry-run estimate learns from them)."""
+    with connect(db, read_only=True) as con:
+        n, pt, ct, cost = con.execute(
+            "SELECT count(*), avg(prompt_tokens), avg(completion_tokens), avg(cost_usd) FROM teacher_calls"
+            " WHERE model = ? AND status = 'ok'", [model]).fetchone()
+    return {"n": int(n), "mean_prompt_tokens": float(pt or 0), "mean_completion_tokens": float(ct or 0),
+            "mean_cost_usd": float(cost or 0)}
+
+
+def teacher_calls_summary(db: str | Path, hashes: list[str]) -> dict[str, float]:
+    """Calls, attempts, tokens and dollars behind a set of request hashes, by status."""
+    with connect(db) as con:
+        con.register("_wanted", pa.table({"h": pa.array(hashes, pa.string())}))
+        rows = _rows(con, "SELECT status, count(*) AS n, sum(attempts) AS attempts,"
+                          " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
+                          " sum(cost_usd) AS cost_usd"
+                          " FROM teacher_calls JOIN _wanted ON request_hash = h GROUP BY status")
+    return {r["status"]: {k: (float(v) if k == "cost_usd" else int(v or 0)) for k, v in r.items() if k != "status"}
+            for r in rows}
+
+
+def record_teacher_batch(db: str | Path, row: dict) -> None:
+    """Persist a Batch API job the moment it exists, so a crashed run resumes polling it instead of paying twice."""
+    with connect(db) as con:
+        con.execute(SCHEMA)
+        _ingest(con, "teacher_batches", pa.Table.from_pylist([{**row, "created_at": now(), "updated_at": now()}]))
+
+
+def update_teacher_batch(db: str | Path, batch_id: str, **fields: Any) -> None:
+    allowed = {"status", "output_file_id", "error_file_id"}
+    if not fields or set(fields) - allowed:
+        raise ValueError(f"update_teacher_batch: fields must be among {sorted(allowed)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with connect(db) as con:
+        con.execute(f"UPDATE teacher_batches SET {sets}, updated_at = ? WHERE batch_id = ?",
+                    [*fields.values(), now(), batch_id])
+
+
+def open_teacher_batch(db: str | Path, batch_key: str) -> dict | None:
+    """The newest Batch API job for exactly this set of requests that has not been consumed yet, if any."""
+    with connect(db) as con:
+        con.execute(SCHEMA)
+        rows = _rows(con, "SELECT * FROM teacher_batches WHERE batch_key = ?"
+                          " AND status NOT IN ('consumed', 'abandoned') ORDER BY created_at DESC LIMIT 1", [batch_key])
+    return rows[0] if rows else None
+
+
+def teacher_batches(db: str | Path, run_id: str | None = None) -> list[dict]:
+    with connect(db) as con:
+        con.execute(SCHEMA)
+        sql = "SELECT * FROM teacher_batches" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at"
+        return _rows(con, sql, [run_id] if run_id else [])
