@@ -17,7 +17,7 @@ from prefect import flow
 from flows.evaluate import evaluate_adapter
 from flows.generate import generate_examples
 from flows.promote import gate_and_promote
-from flows.train import train_adapter
+from flows.train import run_training_deployment, train_adapter
 from flows.validate import snapshot_dataset, validate_examples
 from schemas.config import Profile, load_domain
 from schemas.example import content_hash
@@ -61,8 +61,9 @@ def distill_to_adapter(domain: str = "regex-python", profile: Profile = "full",
         base_model = stage("student", resolve_base_model, cfg.training.base_model, h.models)
         adapter_id = "ad-" + content_hash("adapter", run_id, manifest["dataset_id"], n=12)
         adapter_dir = h.adapters / domain / adapter_id
-        stage("train", train_adapter, manifest["path"], domain, base_model, str(adapter_dir),
-                              profile, cfg.training)                           # snapshot → adapter files
+        # snapshot → adapter files + metrics.json; on the gpu pool when training.train_on is "deployment"
+        train = run_training_deployment if cfg.training.train_on == "deployment" else train_adapter
+        stage("train", train, manifest["path"], domain, base_model, str(adapter_dir), profile, cfg.training)
         store.record_adapter(h.db, {
             "adapter_id": adapter_id, "domain": domain, "run_id": run_id, "dataset_id": manifest["dataset_id"],
             "base_model": base_model, "path": str(adapter_dir), "status": "candidate",

@@ -207,7 +207,7 @@ class TrainingConfig(Strict):
     def _early_stopping_needs_eval(self) -> TrainingConfig:
         sft = self.sft
         if self.early_stopping_patience is not None and sft.eval_strategy == "no":
-            raise ValueError("early_stopping_patience needs sft.eval_strategy: steps (early stopping watches eval_loss)")
+            raise ValueError("early_stopping_patience needs sft.eval_strategy: steps (it watches eval_loss)")
         if sft.load_best_model_at_end and (sft.eval_strategy == "no" or sft.save_steps % sft.eval_steps):
             raise ValueError("sft.load_best_model_at_end needs sft.eval_strategy: steps and save_steps a multiple of "
                              f"eval_steps (got save_steps {sft.save_steps}, eval_steps {sft.eval_steps})")
