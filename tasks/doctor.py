@@ -128,6 +128,8 @@ def check_home(home: Home | None = None) -> dict:
         "adapters_without_dataset": lambda r: f"adapter {r['adapter_id']} → missing dataset {r['dataset_id']}",
         "evaluations_without_items": lambda r: f"evaluation {r['eval_id']} ({r['role']}) has no items",
         "evaluation_items_without_evaluation": lambda r: f"{r['n']} item(s) of missing evaluation {r['eval_id']}",
+        "runs_with_unknown_dataset": lambda r: f"run {r['run_id']} → missing dataset {r['dataset_id']}",
+        "runs_with_unknown_adapter": lambda r: f"run {r['run_id']} → missing adapter {r['adapter_id']}",
         "promotions_without_adapter": lambda r: f"promotion {r['promotion_id']} → missing adapter {r['adapter_id']}",
     }
     orphans = [fmt(r) for name, fmt in lineage.items() for r in q[name]]

@@ -107,7 +107,9 @@ def connect(db_path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.
             con = duckdb.connect(str(path), read_only=read_only)
             break
         except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+            if "lock" not in str(e).lower():  # not busy but unreadable (e.g. not a DuckDB file): say so
+                raise
+            if time.monotonic() > deadline:
                 raise StoreBusyError(
                     f"{path} is locked by another loraforge process; waited {LOCK_RETRY_SECONDS:.0f}s "
                     "(set LORAFORGE_DB_LOCK_TIMEOUT to wait longer)"
@@ -386,6 +388,12 @@ _DOCTOR_SQL = {
     "evaluation_items_without_evaluation": (
         "SELECT i.eval_id, count(*) AS n FROM evaluation_items i"
         " WHERE NOT EXISTS (SELECT 1 FROM evaluations v WHERE v.eval_id = i.eval_id) GROUP BY 1 ORDER BY 1"),
+    "runs_with_unknown_dataset": (
+        "SELECT r.run_id, r.dataset_id FROM runs r LEFT JOIN datasets d USING (dataset_id)"
+        " WHERE r.dataset_id IS NOT NULL AND d.dataset_id IS NULL ORDER BY 1"),
+    "runs_with_unknown_adapter": (
+        "SELECT r.run_id, r.adapter_id FROM runs r LEFT JOIN adapters a USING (adapter_id)"
+        " WHERE r.adapter_id IS NOT NULL AND a.adapter_id IS NULL ORDER BY 1"),
     "promotions_without_adapter": (
         "SELECT p.promotion_id, p.adapter_id FROM promotions p LEFT JOIN adapters a USING (adapter_id)"
         " WHERE a.adapter_id IS NULL ORDER BY 1"),
@@ -425,6 +433,21 @@ def doctor_queries(db: str | Path) -> dict[str, list[dict]]:
     """Every named integrity query on one read-only connection."""
     with connect(db, read_only=True) as con:
         return {name: _rows(con, sql) for name, sql in _DOCTOR_SQL.items()}
+
+
+def doctor_teacher_requests(db: str | Path, status: str = "ok") -> dict[str, str]:
+    """Request hash → canonical request JSON of every teacher call with ``status`` (what was paid for)."""
+    with connect(db, read_only=True) as con:
+        return dict(con.execute("SELECT request_hash, request_json FROM teacher_calls WHERE status = ?",
+                                [status]).fetchall())
+
+
+def doctor_find_text(db: str | Path, needle: str) -> dict[str, int]:
+    """Per contract table, how many rows contain ``needle`` in any column (a leak check that sees through
+    DuckDB's string compression, which a byte-wise search of the file cannot)."""
+    with connect(db, read_only=True) as con:
+        return {t: int(con.execute(f"SELECT count(*) FROM {t} WHERE contains(CAST({t} AS VARCHAR), ?)",
+                                   [needle]).fetchone()[0]) for t in _PRIMARY_KEYS}
 
 
 # --------------------------------------------------------------------------- evaluation/registry (issue 7)

@@ -1,0 +1,134 @@
+"""Shared pieces of the reliability suite: a CLI runner, temp config trees, a counting mock teacher, leak search."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from schemas.config import project_root
+from tasks.teacher.mock_server import MockTeacherServer
+
+REPO = project_root()
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """An environment whose every writable place is under ``tmp`` (home, Prefect home, configs)."""
+    env = {**os.environ, "LORAFORGE_HOME": str(tmp / "home"), "PREFECT_HOME": str(tmp / "prefect"),
+           "PYTHONPATH": str(REPO), "PREFECT_LOGGING_LEVEL": "INFO"}
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or REPO, timeout=timeout)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def configs_copy(dest: Path) -> Path:
+    """A private copy of ``configs/`` (domains, students, golden sets) to point ``LORAFORGE_CONFIGS`` at."""
+    shutil.copytree(REPO / "configs", dest)
+    return dest
+
+
+def write_domain(configs: Path, name: str, *, base: str = "regex-python", set_keys: dict | None = None,
+                 text: str | None = None) -> Path:
+    """Write ``configs/domains/<name>.yaml``: raw ``text`` as given, or ``base``'s YAML with dotted keys set."""
+    path = configs / "domains" / f"{name}.yaml"
+    if text is not None:
+        path.write_text(text)
+        return path
+    data = yaml.safe_load((configs / "domains" / f"{base}.yaml").read_text())
+    data["name"] = name
+    for dotted, value in (set_keys or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def user_message(messages: list[dict]) -> str:
+    return next(m["content"] for m in reversed(messages) if m.get("role") == "user")
+
+
+def message_key(messages: list[dict]) -> str:
+    """What identifies one teacher request on the wire (the mock cannot see loraforge's request hash)."""
+    return hashlib.sha256(user_message(messages).encode()).hexdigest()[:24]
+
+
+class CountingMockTeacher(MockTeacherServer):
+    """The loopback mock teacher, counting per request what it received and what it answered 200 in full.
+
+    ``echo_key_in_errors``: hostile errors that quote the caller's ``Authorization`` header back (as some proxies
+    do), on every ``echo_every``-th distinct request (first attempt only, then a normal answer)."""
+
+    def __init__(self, *, echo_key_in_errors: bool = False, echo_every: int = 7, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.received: Counter[str] = Counter()
+        self.delivered: Counter[str] = Counter()
+        self.echo_key_in_errors = echo_key_in_errors
+        self.echo_every = echo_every
+        self.echoed = 0
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        try:
+            key = message_key((await request.json())["messages"])
+        except Exception:  # noqa: BLE001 - let the base class answer the malformed request
+            return await super()._chat(request)
+        self.received[key] += 1
+        auth = request.headers.get("Authorization", "")
+        if self._require_key is not None and auth != f"Bearer {self._require_key}" and self.echo_key_in_errors:
+            self.requests_received += 1
+            return self._error(401, f"Incorrect API key provided: {auth}", "authentication_error")
+        if (self.echo_key_in_errors and self.received[key] == 1
+                and int(key, 16) % self.echo_every == 0):
+            self.requests_received += 1
+            self.echoed += 1
+            status = 500 if self.echoed % 2 else 400
+            return self._error(status, f"upstream rejected request with headers Authorization={auth}",
+                               "server_error" if status == 500 else "invalid_request_error")
+        response = await super()._chat(request)
+        if response.status == 200:
+            self.delivered[key] += 1
+        return response
+
+
+def files_containing(roots: list[Path], needle: bytes) -> list[str]:
+    """Every file under ``roots`` whose bytes contain ``needle`` (symlinks not followed)."""
+    hits = []
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                p = Path(dirpath) / name
+                if p.is_symlink() or not p.is_file():
+                    continue
+                if needle in p.read_bytes():
+                    hits.append(str(p))
+    return hits
+
+
+def tree_state(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """Path → (size, mtime_ns) of every file and directory under ``root``, minus the ``skip`` subtrees."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if str(Path(dirpath) / d) not in skip]
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out[str(p)] = (st.st_size if p.is_file() else 0, st.st_mtime_ns if p.is_file() else 0)
+    return out
