@@ -19,7 +19,7 @@ from flows.generate import generate_examples
 from flows.promote import gate_and_promote
 from flows.train import run_training_deployment, train_adapter
 from flows.validate import snapshot_dataset, validate_examples
-from schemas.config import Profile, load_domain
+from schemas.config import DomainName, Profile, load_domain
 from schemas.example import content_hash
 from schemas.run import Counts, Home, RunSummary
 from tasks import store
@@ -31,7 +31,7 @@ def new_run_id(domain: str) -> str:
 
 
 @flow(name="distill-to-adapter", log_prints=True)
-def distill_to_adapter(domain: str = "regex-python", profile: Profile = "full",
+def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "full",
                        teacher: Literal["grammar", "openai"] | None = None, run_id: str | None = None,
                        overrides: dict[str, Any] | None = None, home: str | None = None) -> dict:
     """Distill examples from the teacher, train a LoRA student, evaluate it and promote it if the gate agrees."""

@@ -23,7 +23,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from schemas.config import Profile, TrainingConfig, load_domain
+from schemas.config import DomainName, Profile, TrainingConfig, load_domain
 from tasks.train import LOSS_PNG, train_lora
 
 
@@ -39,7 +39,7 @@ class _ToRunLogger(logging.Handler):
 
 
 @flow(name="train-adapter", log_prints=True)
-def train_adapter(dataset_uri: str, domain: str, base_model: str, output_uri: str, profile: Profile = "full",
+def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_uri: str, profile: Profile = "full",
                   training: TrainingConfig | None = None, overrides: dict[str, Any] | None = None) -> dict:
     """Train a LoRA adapter (QLoRA on CUDA) on a dataset snapshot and write it to ``output_uri``.
 

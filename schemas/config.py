@@ -288,9 +288,9 @@ def available_domains() -> list[str]:
 
 
 # A domain name as a flow parameter: the Prefect UI renders the domains shipped under configs/domains/ as a
-# choice (read when the parameter schema is built, i.e. at `prefect deploy`); any slug validates at run time.
+# choice (listed when this module is imported, e.g. by `prefect deploy`); any slug validates at run time.
 DomainName = Annotated[str, Field(pattern=SLUG.pattern, description="A domain: a file under configs/domains/",
-                                  json_schema_extra=lambda schema: schema.update(enum=available_domains()))]
+                                  json_schema_extra={"enum": available_domains()})]
 
 
 def _apply_override(data: dict, dotted: str, value: Any, source: str) -> None:
