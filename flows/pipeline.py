@@ -15,7 +15,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from flows.evaluate import evaluate_adapter
-from flows.generate import generate_examples
+from flows.generate import BudgetExhausted, generate_examples
 from flows.promote import gate_and_promote
 from flows.train import run_training_deployment, train_adapter
 from flows.validate import snapshot_dataset, validate_examples
@@ -52,11 +52,13 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
             seconds[name] = round(time.perf_counter() - t0, 2)
 
     try:
-        stage("generate", generate_examples, run_id, home=str(h.root))          # teacher → raw cache
+        gen = stage("generate", generate_examples, run_id, home=str(h.root))    # teacher → raw cache
         counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
         manifest = stage("snapshot", snapshot_dataset, run_id, home=str(h.root))  # examples → Parquet
         summary.dataset_id = manifest["dataset_id"]
+        if isinstance(gen, dict) and gen.get("budget_exhausted"):  # the cap stopped generation: what was produced
+            raise BudgetExhausted(gen.get("budget_cap"))           # is validated and snapshotted; no training
 
         base_model = stage("student", resolve_base_model, cfg.training.base_model, h.models)
         adapter_id = "ad-" + content_hash("adapter", run_id, manifest["dataset_id"], n=12)
@@ -77,6 +79,8 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
                      home=str(h.root))                                          # gate → registry
         summary.adapter.status, summary.gate = gate["status"], gate
         summary.status = "completed"
+    except BudgetExhausted:
+        summary.status = "budget_exhausted"
     except Exception as e:
         summary.error = f"{type(e).__name__}: {e}"
         traceback.print_exc()
