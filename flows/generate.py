@@ -2,33 +2,69 @@
 
 Requests already answered (``ok`` in ``teacher_calls``) are never sent again, so a rerun or a resumed run
 costs nothing for what is stored. Raw responses are stored before anything parses them.
+
+Budget: ``teacher.max_cost_usd`` / ``teacher.max_requests`` cap what this generation may spend. Each request
+reserves its worst-case cost before it is sent; once the next one would cross a cap nothing more is sent, the
+batches stop, and the planned requests that were never sent move from ``run_requests`` to ``teacher_unsent``
+(reason ``budget_exhausted``). So a run's ``requested`` counts only requests that were asked (or answered from
+the cache), and ``requested = accepted + quarantined + failed`` holds; the unsent ones are in their own table
+and in this stage's result (``not_sent``), and the pipeline ends ``budget_exhausted``.
 """
 
 from __future__ import annotations
+
+import time
 
 import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows._common import progress_bar, run_config
-from schemas.example import TeacherRequest
+from schemas.example import TeacherCall, TeacherRequest
 from schemas.run import Home
 from tasks import store
 from tasks.generate import calls_table, make_teacher, plan_requests
+from tasks.teacher.limits import Budget
+
+
+def _tally(calls: list[TeacherCall]) -> dict:
+    return {"ok": sum(c.status == "ok" for c in calls), "failed": sum(c.status == "failed" for c in calls),
+            "not_sent": [c.request_hash for c in calls if c.status == "not_sent"],
+            "attempts": sum(c.attempts for c in calls), "cost_usd": sum(c.cost_usd for c in calls),
+            "prompt_tokens": sum(c.prompt_tokens for c in calls),
+            "completion_tokens": sum(c.completion_tokens for c in calls)}
 
 
 @task(name="call-teacher", cache_policy=NO_CACHE, tags=["teacher"], retries=2, retry_delay_seconds=[2, 10])
-def call_teacher(teacher, requests: list[TeacherRequest], db: str) -> dict:
+def call_teacher(teacher, requests: list[TeacherRequest], db: str, budget: Budget | None = None) -> dict:
     """Send one batch of requests to the teacher and store the raw responses in DuckDB."""
-    calls = teacher.complete_batch(requests)
+    stored = store.cached_call_hashes(db, [r.request_hash for r in requests])  # a task retry resends nothing stored
+    requests = [r for r in requests if r.request_hash not in stored]
+    calls = teacher.complete_batch(requests, budget)
     store.upsert_teacher_calls(db, calls_table(requests, calls))
-    return {"ok": sum(c.status == "ok" for c in calls), "failed": sum(c.status == "failed" for c in calls)}
+    return _tally(calls)
+
+
+@task(name="call-teacher-batch-api", cache_policy=NO_CACHE, tags=["teacher"], retries=2,
+      retry_delay_seconds=[5, 30])
+def call_teacher_batch_api(teacher, requests: list[TeacherRequest], db: str, run_id: str,
+                           budget: Budget | None = None) -> dict:
+    """Send one chunk through the Batch API (resuming a persisted batch id); answers are stored before use."""
+    from tasks.teacher.batch import BatchRunner
+
+    stored = store.cached_call_hashes(db, [r.request_hash for r in requests])
+    requests = [r for r in requests if r.request_hash not in stored]
+    runner = BatchRunner(teacher, db, run_id,
+                         on_calls=lambda reqs, calls: store.upsert_teacher_calls(db, calls_table(reqs, calls)))
+    return _tally(runner.run(requests, budget))
 
 
 @flow(name="generate-examples", log_prints=True)
 def generate_examples(run_id: str, home: str | None = None) -> dict:
-    """Plan the run's teacher requests and fetch every one not already cached."""
+    """Plan the run's teacher requests and fetch every one not already cached, within the budget."""
+    t0 = time.perf_counter()
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     teacher = make_teacher(cfg)
@@ -40,15 +76,38 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
     ]))
     cached = store.cached_call_hashes(h.db, [r.request_hash for r in requests])
     todo = [r for r in requests if r.request_hash not in cached]
+    budget = Budget.from_config(cfg.teacher)
+    batch_api = cfg.teacher.provider == "openai" and cfg.teacher.mode == "batch"
     size = cfg.teacher.batch_size
-    sent = {"ok": 0, "failed": 0}
-    with progress_bar(f"generate ({teacher.name})", len(todo)) as advance:
+    sent = {"ok": 0, "failed": 0, "attempts": 0, "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+    unsent: list[str] = []
+    done = 0
+    with progress_bar(f"generate ({teacher.name}{', batch API' if batch_api else ''})", len(todo)) as advance:
         for start in range(0, len(todo), size):
+            if budget.exhausted:
+                break
             batch = todo[start:start + size]
-            for k, v in call_teacher(teacher, batch, str(h.db)).items():
+            if batch_api:
+                res = call_teacher_batch_api(teacher, quote(batch), str(h.db), run_id, quote(budget))
+            else:
+                res = call_teacher(teacher, quote(batch), str(h.db), quote(budget))
+            unsent += res.pop("not_sent")
+            for k, v in res.items():
                 sent[k] += v
+            done = start + len(batch)
             advance(len(batch))
-    result = {"planned": len(requests), "cached": len(cached), "sent": len(todo), **sent}
+    unsent += [r.request_hash for r in todo[done:]]
+    if unsent:
+        store.mark_unsent(h.db, run_id, unsent, "budget_exhausted")
+    result = {"planned": len(requests), "cached": len(cached), "sent": len(todo) - len(unsent), **sent,
+              "not_sent": len(unsent), "cost_usd": round(sent["cost_usd"], 6),
+              "budget_exhausted": budget.exhausted is not None, "budget_cap": budget.exhausted,
+              "max_cost_usd": cfg.teacher.max_cost_usd, "max_requests": cfg.teacher.max_requests,
+              "seconds": round(time.perf_counter() - t0, 2)}
     create_table_artifact(key="generation", table=[result], description=f"Teacher calls for run {run_id}")
     print(f"generation: {result}")
     return result
+
+
+class BudgetExhausted(Exception):  # noqa: N818 - it names the run status it leads to
+    """Generation stopped at ``teacher.max_cost_usd`` / ``max_requests``; the pipeline ends ``budget_exhausted``."""

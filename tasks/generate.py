@@ -2,12 +2,14 @@
 
 Every request is built from a seeded spec (topic × difficulty × seed) so N requests are N different
 asks, and hashed canonically; that hash is the cache key, so a rerun sends only what is not stored yet.
+``estimate_generation`` prices a plan before anything is spent (``loraforge run --dry-run``).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -18,7 +20,7 @@ from tasks.teacher.grammar_teacher import GrammarTeacher
 
 
 def make_teacher(cfg: DomainConfig, api_key: str | None = None):
-    """The domain's teacher; both kinds expose ``build_request`` and ``complete_batch``."""
+    """The domain's teacher; both kinds expose ``build_request`` and ``complete_batch(requests, budget)``."""
     if cfg.teacher.provider == "grammar":
         return GrammarTeacher(cfg.teacher)
     from tasks.teacher.openai_teacher import OpenAITeacher
@@ -41,7 +43,14 @@ def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
     ]
 
 
-def plan_requests(cfg: DomainConfig, teacher) -> list[TeacherRequest]:
+def plan_requests(cfg: DomainConfig, teacher=None) -> list[TeacherRequest]:
+    """The run's canonical requests; ``teacher=None`` builds them without a client (no API key needed)."""
+    if teacher is None and cfg.teacher.provider == "openai":
+        from tasks.teacher.openai_teacher import build_request
+
+        return [build_request(cfg.teacher, cfg.name, spec, cfg.task.dialect, cfg.teacher.n_positives,
+                              cfg.teacher.n_negatives) for spec in plan_specs(cfg)]
+    teacher = teacher or GrammarTeacher(cfg.teacher)
     return [
         teacher.build_request(cfg.name, spec, cfg.task.dialect, cfg.teacher.n_positives, cfg.teacher.n_negatives)
         for spec in plan_specs(cfg)
@@ -49,7 +58,7 @@ def plan_requests(cfg: DomainConfig, teacher) -> list[TeacherRequest]:
 
 
 def calls_table(requests: list[TeacherRequest], calls: list[TeacherCall]) -> pa.Table:
-    """Rows for ``teacher_calls``: the canonical request next to its raw response."""
+    """Rows for ``teacher_calls``: the canonical request next to its raw response (``not_sent`` calls: no row)."""
     ts = now()
     return pa.Table.from_pylist([
         {
@@ -58,5 +67,53 @@ def calls_table(requests: list[TeacherRequest], calls: list[TeacherCall]) -> pa.
             "raw_response": c.raw_response, "attempts": c.attempts, "prompt_tokens": c.prompt_tokens,
             "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd, "error": c.error, "created_at": ts,
         }
-        for r, c in zip(requests, calls, strict=True)
+        for r, c in zip(requests, calls, strict=True) if c.status != "not_sent"
     ])
+
+
+def estimate_generation(cfg: DomainConfig, db: str | Path | None = None) -> dict:
+    """Requests, prompt/completion tokens and dollars a generation would cost, before anything is sent.
+
+    Requests already answered in ``db`` (when given and present) cost nothing and are left out. Prompt tokens
+    are counted from the planned messages (+ response schema) at ~4 characters per token; completion tokens
+    are the mean of stored answers from the same model when there are any, else ``teacher.est_completion_tokens``;
+    ``cost_usd_upper_bound`` assumes every answer uses ``max_tokens``. Spends nothing and creates no file.
+    """
+    from tasks.teacher.limits import cost_usd, estimate_prompt_tokens
+
+    t = cfg.teacher
+    requests = plan_requests(cfg)
+    cached: set[str] = set()
+    learned = None
+    if db is not None and Path(db).exists():
+        from tasks import store
+
+        cached = store.cached_call_hashes(db, [r.request_hash for r in requests])
+        stats = store.teacher_call_stats(db, t.model)
+        learned = stats if stats["n"] >= 20 else None
+    todo = [r for r in requests if r.request_hash not in cached]
+    if t.max_requests is not None:
+        todo = todo[:t.max_requests]
+    free = t.provider == "grammar"
+    if free:
+        prompt_tokens = completion_tokens = 0
+        per_completion = 0.0
+    else:
+        from tasks.teacher.openai_teacher import prompt_chars
+
+        prompt_tokens = sum(estimate_prompt_tokens(prompt_chars(r)) for r in todo)
+        per_completion = learned["mean_completion_tokens"] if learned else float(t.est_completion_tokens)
+        completion_tokens = round(per_completion * len(todo))
+    factor = t.batch_price_factor if t.mode == "batch" else 1.0
+    price = t.price()
+    cost = 0.0 if free else cost_usd(prompt_tokens, completion_tokens, price, factor)
+    upper = 0.0 if free else cost_usd(prompt_tokens, t.max_tokens * len(todo), price, factor)
+    return {
+        "teacher": t.provider, "model": t.model, "mode": t.mode, "planned": len(requests), "cached": len(cached),
+        "requests": len(todo), "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        "completion_tokens_source": "stored calls" if learned else "teacher.est_completion_tokens",
+        "cost_usd": round(cost, 6), "cost_usd_upper_bound": round(upper, 6),
+        "price_per_1k": {"input": price.input_per_1k * factor, "output": price.output_per_1k * factor},
+        "max_cost_usd": t.max_cost_usd, "max_requests": t.max_requests,
+        "min_minutes_at_rpm": round(len(todo) / t.rpm, 2) if t.rpm else None,
+    }

@@ -11,6 +11,7 @@ import json
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherRequest
 from tasks.teacher.grammar import generate_example
+from tasks.teacher.limits import Budget
 
 
 class GrammarTeacher:
@@ -24,9 +25,13 @@ class GrammarTeacher:
         params = {"dialect": dialect, "n_positives": n_positives, "n_negatives": n_negatives}
         return TeacherRequest(domain=domain, teacher=self.name, model=self.cfg.model, spec=spec, params=params)
 
-    def complete_batch(self, requests: list[TeacherRequest]) -> list[TeacherCall]:
+    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
         calls = []
         for req in requests:
+            if budget is not None and not budget.try_reserve(0.0):  # free, but max_requests still applies
+                calls.append(TeacherCall(request_hash=req.request_hash, status="not_sent", attempts=0,
+                                         error=f"budget_exhausted: {budget.exhausted}"))
+                continue
             try:
                 out = generate_example(req.spec.seed, req.spec.topic, req.spec.difficulty,
                                        req.params["n_positives"], req.params["n_negatives"])
