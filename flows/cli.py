@@ -83,10 +83,15 @@ def run(
         cfg = load_domain(domain, profile.value, overrides)
     except ConfigError as e:
         _fail(str(e))
-    if dry_run:
+    if dry_run:  # the teacher estimate (tasks.generate.estimate_generation): requests, tokens, dollars; spends nothing
+        from tasks.generate import estimate_generation
+
+        est = estimate_generation(cfg, Home.from_env().db)
         plan = {"domain": cfg.name, "profile": profile.value, "teacher": cfg.teacher.provider,
                 "model": cfg.teacher.model, "requests": cfg.dataset.n_requests, "base_model": cfg.training.base_model,
-                "estimated_cost_usd": 0.0 if cfg.teacher.provider == "grammar" else None}
+                "requests_to_send": est["requests"], "estimated_prompt_tokens": est["prompt_tokens"],
+                "estimated_completion_tokens": est["completion_tokens"], "estimated_cost_usd": est["cost_usd"],
+                "estimate": est}
         _print_json(plan) if as_json else err.print(plan)
         return
     _setup_prefect()
