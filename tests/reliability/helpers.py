@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import yaml
 from aiohttp import web
 
 from schemas.config import project_root
-from tasks.teacher.mock_server import MockTeacherServer
+from tasks.teacher.mock_server import MockTeacherServer, request_key
 
 REPO = project_root()
 
@@ -62,50 +60,33 @@ def write_domain(configs: Path, name: str, *, base: str = "regex-python", set_ke
     return path
 
 
-def user_message(messages: list[dict]) -> str:
-    return next(m["content"] for m in reversed(messages) if m.get("role") == "user")
+class HostileMockTeacher(MockTeacherServer):
+    """The loopback mock teacher (with its per-request ``received`` / ``delivered`` counters), plus errors that
+    quote the caller's ``Authorization`` header back, as some proxies do: a wrong key gets a 401 naming it, and
+    every ``echo_every``-th distinct request first gets a 500 or 400 quoting it (then a normal answer)."""
 
-
-def message_key(messages: list[dict]) -> str:
-    """What identifies one teacher request on the wire (the mock cannot see loraforge's request hash)."""
-    return hashlib.sha256(user_message(messages).encode()).hexdigest()[:24]
-
-
-class CountingMockTeacher(MockTeacherServer):
-    """The loopback mock teacher, counting per request what it received and what it answered 200 in full.
-
-    ``echo_key_in_errors``: hostile errors that quote the caller's ``Authorization`` header back (as some proxies
-    do), on every ``echo_every``-th distinct request (first attempt only, then a normal answer)."""
-
-    def __init__(self, *, echo_key_in_errors: bool = False, echo_every: int = 7, **kwargs) -> None:
+    def __init__(self, *, echo_every: int = 7, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.received: Counter[str] = Counter()
-        self.delivered: Counter[str] = Counter()
-        self.echo_key_in_errors = echo_key_in_errors
         self.echo_every = echo_every
         self.echoed = 0
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:
-            key = message_key((await request.json())["messages"])
+            key = request_key((await request.json())["messages"])
         except Exception:  # noqa: BLE001 - let the base class answer the malformed request
             return await super()._chat(request)
-        self.received[key] += 1
         auth = request.headers.get("Authorization", "")
-        if self._require_key is not None and auth != f"Bearer {self._require_key}" and self.echo_key_in_errors:
+        wrong_key = not self._authorised(request)
+        if wrong_key or (self.received[key] == 0 and int(key, 16) % self.echo_every == 0):
             self.requests_received += 1
-            return self._error(401, f"Incorrect API key provided: {auth}", "authentication_error")
-        if (self.echo_key_in_errors and self.received[key] == 1
-                and int(key, 16) % self.echo_every == 0):
-            self.requests_received += 1
+            self.received[key] += 1
+            if wrong_key:
+                return self._error(401, f"Incorrect API key provided: {auth}", "authentication_error")
             self.echoed += 1
             status = 500 if self.echoed % 2 else 400
-            return self._error(status, f"upstream rejected request with headers Authorization={auth}",
+            return self._error(status, f"upstream rejected the request; headers: Authorization={auth}",
                                "server_error" if status == 500 else "invalid_request_error")
-        response = await super()._chat(request)
-        if response.status == 200:
-            self.delivered[key] += 1
-        return response
+        return await super()._chat(request)
 
 
 def files_containing(roots: list[Path], needle: bytes) -> list[str]:
