@@ -185,19 +185,152 @@ def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 def adapters_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
                 domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:
     """List adapters (oldest first) with their status and metrics."""
-    from tasks import store
+    from tasks import registry, store
 
+    h = Home.from_env()
+    registry.reconcile(h.db, h.adapters, domain)  # a crash between registry commit and pointer move heals here
     rows = [{"id": r["adapter_id"], "domain": r["domain"], "status": r["status"], "dataset_id": r["dataset_id"],
              "created_at": r["created_at"], "metrics": json.loads(r["metrics_json"]) if r["metrics_json"] else None}
-            for r in store.list_adapters(Home.from_env().db, domain)]
+            for r in store.list_adapters(h.db, domain)]
     if as_json:
         _print_json({"adapters": rows})
         return
-    t = Table("id", "domain", "status", "dataset", "semantic", "created")
+    t = Table("id", "domain", "status", "dataset", "semantic", "95% CI", "compile", "created")
     for r in rows:
-        sem = f"{r['metrics']['semantic_accuracy']:.3f}" if r["metrics"] else ""
-        t.add_row(r["id"], r["domain"], r["status"], r["dataset_id"], sem, str(r["created_at"])[:19])
+        m = r["metrics"] or {}
+        ci = m.get("semantic_accuracy_ci")
+        t.add_row(r["id"], r["domain"], r["status"], r["dataset_id"],
+                  f"{m['semantic_accuracy']:.3f}" if m else "", f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "",
+                  f"{m['compile_rate']:.3f}" if m else "", str(r["created_at"])[:19])
     Console().print(t)
+
+
+# ------------------------------------------------------------------ evaluate / promote / rollback (issue 7)
+def _print_metrics(m: dict, title: str) -> None:
+    err.print(f"[bold]{title}[/]: n {m['n']} (excluded {m['n_excluded']}"
+              + (f", invalid rows {m['n_invalid']}" if m.get("n_invalid") else "") + ")")
+    t = Table("metric", "value", "95% CI")
+    for k in ("compile_rate", "semantic_accuracy", "exact_match", "dfa_equivalence_rate", "redos_vulnerable_rate"):
+        ci = m.get(f"{k}_ci")
+        t.add_row(k, f"{m[k]:.4f}", f"{ci[0]:.4f}–{ci[1]:.4f}" if ci else "")
+    t.add_row("dfa_undecided", str(m["dfa_undecided"]), "")
+    for k in ("mean_output_tokens", "p95_output_tokens", "latency_ms_p50", "latency_ms_p95", "tokens_per_s"):
+        t.add_row(k, str(m.get(k)), "")
+    if m.get("serving_parity"):
+        p = m["serving_parity"]
+        t.add_row("serving_parity", f"{p['agree']}/{p['n']} ({p['rate']:.3f})", "")
+    err.print(t)
+    t = Table("topic", "n", "semantic", "95% CI")
+    for topic, v in m["by_topic"].items():
+        ci = v["semantic_accuracy_ci"]
+        t.add_row(topic, str(v["n"]), f"{v['semantic_accuracy']:.3f}", f"{ci[0]:.3f}–{ci[1]:.3f}")
+    err.print(t)
+
+
+def _print_decision(d: dict) -> None:
+    err.print(f"[bold]{d['status']}[/] (previous champion: {d.get('previous_adapter_id') or 'none'})")
+    for c in d.get("checks", []):
+        mark = "skip" if c.get("skipped") else ("pass" if c["passed"] else "[red]FAIL[/]")
+        err.print(f"  {mark:5} {c['name']}: {c['value']} (threshold {c['threshold']})")
+    for r in d.get("reasons", []):
+        err.print(f"  - {r}")
+
+
+@app.command()
+def evaluate(
+    domain: Annotated[str, typer.Option(help="Domain name: configs/domains/<domain>.yaml")],
+    adapter: Annotated[str, typer.Option(help="An adapter id, 'promoted' or 'base'")] = "promoted",
+    eval_file: Annotated[str | None, typer.Option("--eval-file", help="JSONL: prompt, completion, positives, "
+                                                  "negatives[, topic]; without it: the adapter's held-out set")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics object M as one JSON line")] = False,
+) -> None:
+    """Score a model on your JSONL (or an adapter on its run's held-out + golden items); prints M."""
+    from pathlib import Path
+
+    try:
+        cfg = load_domain(domain, "full")
+    except ConfigError as e:
+        _fail(str(e))
+    if eval_file is not None and not Path(eval_file).is_file():
+        _fail(f"--eval-file {eval_file!r}: no such file")
+    if eval_file is None and adapter == "base":
+        _fail("--adapter base needs --eval-file FILE (the base model has no run of its own)")
+    _setup_prefect()
+    from tasks import registry, store
+
+    h = Home.from_env()
+    try:
+        if eval_file is not None:
+            from flows.evaluate import evaluate_file
+
+            m = evaluate_file(domain=cfg.name, adapter=adapter, eval_file=str(Path(eval_file).resolve()))
+        else:
+            from flows.evaluate import evaluate_adapter, resolve_model
+
+            ref = resolve_model(h, cfg, adapter)["ref"]
+            m = evaluate_adapter(store.get_adapter(h.db, ref)["run_id"], ref)["candidate"]
+    except registry.RegistryError as e:
+        _fail(str(e))
+    except Exception as e:
+        _fail(f"evaluation failed: {type(e).__name__}: {e}", code=1)
+    if as_json:
+        _print_json(m)
+    else:
+        _print_metrics(m, f"{m.get('model_ref', adapter)} on {eval_file or 'held-out test items'}")
+
+
+@app.command()
+def promote(
+    domain: Annotated[str, typer.Option(help="Domain name")],
+    adapter: Annotated[str, typer.Option(help="The adapter id to promote")],
+    force: Annotated[bool, typer.Option("--force", help="Promote without the gate (recorded as forced)")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --force; stored with the promotion)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as one JSON line")] = False,
+) -> None:
+    """Run the gate for an adapter and promote it if it passes (or force it, with a reason)."""
+    try:
+        load_domain(domain, "full")
+    except ConfigError as e:
+        _fail(str(e))
+    if force and not (reason or "").strip():
+        _fail("--force needs --reason TEXT (it is recorded with the promotion)")
+    _setup_prefect()
+    from flows.promote import promote_adapter
+    from tasks.registry import RegistryError
+
+    try:
+        d = promote_adapter(domain=domain, adapter_id=adapter, force=force, reason=reason)
+    except RegistryError as e:
+        _fail(str(e))
+    except Exception as e:
+        _fail(f"promote failed: {type(e).__name__}: {e}", code=1)
+    _print_json(d) if as_json else _print_decision(d)
+
+
+@app.command()
+def rollback(
+    domain: Annotated[str, typer.Option(help="Domain name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON line")] = False,
+) -> None:
+    """Restore the domain's previous champion (the current one is retired)."""
+    try:
+        load_domain(domain, "full")
+    except ConfigError as e:
+        _fail(str(e))
+    _setup_prefect()
+    from flows.promote import rollback_adapter
+    from tasks.registry import RegistryError
+
+    try:
+        r = rollback_adapter(domain=domain)
+    except RegistryError as e:
+        _fail(str(e))
+    except Exception as e:
+        _fail(f"rollback failed: {type(e).__name__}: {e}", code=1)
+    if as_json:
+        _print_json(r)
+    else:
+        err.print(f"rolled back {domain}: {r['rolled_back_from']} → [bold]{r['restored']}[/]")
 
 
 # ------------------------------------------------------------------------------------- doctor (issue 9)

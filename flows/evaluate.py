@@ -1,12 +1,18 @@
-"""Evaluation stage: base model, candidate and champion scored on the same held-out items.
+"""Evaluation stage: base model, candidate and champion scored on the same items.
 
-Items come from the snapshot's test split (a deterministic sample of ``eval.n_test``); items whose prompt
-is in the candidate's or the champion's training data are excluded and counted in ``n_excluded``.
-Per-item outputs land in ``evaluation_items`` so every figure traces back to rows.
+Evaluation sets: a deterministic sample (``eval.n_test``) of the snapshot's held-out test split and the
+hand-written golden set ``configs/golden/<domain>.jsonl``. Items overlapping the candidate's or the champion's
+training data are excluded for all three models alike and counted in ``n_excluded``. Every (model, set) is one
+``evaluations`` row with its per-item rows in ``evaluation_items``, so every figure traces back to rows; a model
+whose results on the very same items and settings are already stored (the base model, an unchanged champion)
+is not generated again — its rows are copied under this run's evaluation id.
+
+``evaluate_file`` is ``loraforge evaluate --eval-file``: one model on a user's JSONL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,72 +22,179 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows._common import progress_bar, run_config
-from schemas.config import DomainConfig
+from schemas.config import DomainConfig, load_domain
 from schemas.example import content_hash
 from schemas.run import Home
-from tasks import dataset, store
-from tasks.evaluate import evaluate_model
-from tasks.registry import champion
-from tasks.validate import prompt_key
+from tasks import dataset, registry, store
+from tasks import evaluate as ev
+from tasks.student import resolve_base_model
+
+ITEM_COLUMNS = {"eval_id": pa.string(), "example_id": pa.string(), "topic": pa.string(), "prompt": pa.string(),
+                "reference": pa.string(), "output": pa.string(), "compiled": pa.bool_(), "timed_out": pa.bool_(),
+                "semantic_ok": pa.bool_(), "exact": pa.bool_(), "equivalence": pa.string(),
+                "n_distinguishing": pa.int32(), "redos": pa.string(), "output_tokens": pa.int32(),
+                "latency_ms": pa.float64(), "excluded": pa.bool_()}
 
 
-def _train_prompts(db: Path, dataset_id: str | None) -> set[str]:
+def _train_rows(db: Path, dataset_id: str | None) -> list[dict]:
     ds = store.get_dataset(db, dataset_id) if dataset_id else None
     if ds is None:
-        return set()
-    return {prompt_key(p) for p in dataset.read_split(ds["path"], "train")["prompt"].to_pylist()}
+        return []
+    return dataset.read_split(ds["path"], "train").select(["prompt", "completion"]).to_pylist()
 
 
-def eval_items(h: Home, dataset_id: str, n: int, exclude_from: list[str | None]) -> tuple[list[dict], int]:
-    """The deterministic evaluation sample and how many items were excluded for overlapping training data."""
-    test = dataset.read_split(store.get_dataset(h.db, dataset_id)["path"], "test").to_pylist()
-    seen: set[str] = set()
-    for ds_id in set(exclude_from):
-        seen |= _train_prompts(h.db, ds_id)
-    sample = test[:n]
-    kept = [it for it in sample if prompt_key(it["prompt"]) not in seen]
-    return kept, len(sample) - len(kept)
+def eval_sets(h: Home, cfg: DomainConfig, dataset_id: str | None,
+              exclude_from: list[str | None]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """(kept, excluded) items per set: ``test`` (deterministic sample of the test split) and ``golden``."""
+    test = []
+    if dataset_id:
+        rows = dataset.read_split(store.get_dataset(h.db, dataset_id)["path"], "test").to_pylist()
+        test = ev.sample_items(rows, cfg.eval.n_test, cfg.eval.sample_seed)
+    prompts: set[str] = set()
+    regexes: set[str] = set()
+    for ds_id in sorted({d for d in exclude_from if d}):
+        p, r = ev.training_keys(_train_rows(h.db, ds_id))
+        prompts |= p
+        regexes |= r
+    kept, excluded = {}, {}
+    for name, items in (("test", test), ("golden", ev.golden_items(cfg))):
+        kept[name], excluded[name] = ev.split_overlap(items, (prompts, regexes))
+    return kept, excluded
 
 
-@task(name="score-model", cache_policy=NO_CACHE, tags=["evaluate"])
-def score_model(cfg: DomainConfig, base_model: str, adapter_dir: str | None, items: list[dict],
-                n_excluded: int, label: str) -> tuple[dict, list[dict]]:
-    """Generate with one model (adapter merged) for every item and score the outputs."""
-    with progress_bar(f"evaluate {label}", len(items)) as advance:
-        return evaluate_model(base_model, adapter_dir, items, batch_size=cfg.eval.batch_size,
-                              max_new_tokens=cfg.eval.max_new_tokens, timeout_s=cfg.validation.match_timeout_s,
-                              n_excluded=n_excluded, progress=advance)
+def _weights_signature(adapter_dir: str | None) -> str:
+    if not adapter_dir:
+        return ""
+    files = sorted(Path(adapter_dir).glob("adapter_model.*"))
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
-def _record(h: Home, run_id: str, cfg: DomainConfig, dataset_id: str, ref: str, role: str, metrics: dict,
-            rows: list[dict]) -> None:
-    eval_id = "ev-" + content_hash("eval", run_id, ref, role, dataset_id)
-    store.record_evaluation(h.db, {
-        "eval_id": eval_id, "run_id": run_id, "domain": cfg.name, "model_ref": ref, "role": role,
-        "dataset_id": dataset_id, "eval_set": "test", "metrics_json": json.dumps(metrics),
-    }, pa.Table.from_pylist([{"eval_id": eval_id, **r} for r in rows]))
+def cache_key(cfg: DomainConfig, ref: str, base_model: str, adapter_dir: str | None, kept: list[dict],
+              excluded: list[dict]) -> str:
+    """Same model weights + same items + same generation and scoring settings ⇒ same results."""
+    return content_hash(ev.EVAL_VERSION, ref, base_model, _weights_signature(adapter_dir), ev.items_signature(kept),
+                        sorted(it["example_id"] for it in excluded), cfg.task.dialect,
+                        cfg.eval.max_new_tokens, cfg.eval.parity_n, cfg.eval.equivalence_timeout_s,
+                        cfg.validation.match_timeout_s, n=20)
+
+
+@task(name="score-model", cache_policy=NO_CACHE, tags=["evaluate"], retries=0)
+def score_model(cfg: DomainConfig, base_model: str, adapter_dir: str | None, sets: dict[str, list[dict]],
+                excluded: dict[str, list[dict]], label: str) -> dict[str, tuple[dict, list[dict]]]:
+    """Generate with one model (adapter merged, batched greedy) for every item and score the outputs."""
+    with progress_bar(f"evaluate {label}", sum(len(v) for v in sets.values())) as advance:
+        return ev.evaluate_sets(base_model, adapter_dir, sets, cfg, excluded=excluded, progress=advance)
+
+
+def _items_table(eval_id: str, rows: list[dict]) -> pa.Table:
+    cols = {k: [r.get(k) for r in rows] for k in ITEM_COLUMNS if k != "eval_id"}
+    return pa.table({"eval_id": [eval_id] * len(rows), **cols}, schema=pa.schema(ITEM_COLUMNS))
+
+
+def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, ref: str, base_model: str,
+                  adapter_dir: str | None, dataset_id: str | None, sets: dict[str, list[dict]],
+                  excluded: dict[str, list[dict]], id_parts: tuple = ()) -> dict[str, dict]:
+    """Score one model on every set (from the cache where possible), record each set; ``{set: M}``."""
+    keys = {s: cache_key(cfg, ref, base_model, adapter_dir, sets[s], excluded.get(s, [])) for s in sets}
+    results: dict[str, tuple[dict, list[dict], bool]] = {}
+    for s in sets:
+        hit = store.cached_evaluation(h.db, keys[s]) if cfg.eval.cache else None
+        if hit:
+            results[s] = (json.loads(hit[0]["metrics_json"]), hit[1], True)
+    todo = [s for s in sets if s not in results]
+    if todo:
+        fresh = score_model(cfg, base_model, adapter_dir, {s: sets[s] for s in todo},
+                            {s: excluded.get(s, []) for s in todo}, role)
+        results |= {s: (m, rows, False) for s, (m, rows) in fresh.items()}
+    out = {}
+    for s, (m, rows, cached) in results.items():
+        eval_id = "ev-" + content_hash("eval", run_id, ref, role, dataset_id, s, *id_parts)
+        m = {k: v for k, v in m.items() if k not in ("eval_id", "eval_set", "model_ref", "cached", "golden")}
+        m |= {"eval_id": eval_id, "eval_set": s, "model_ref": ref, "cached": cached}
+        store.save_evaluation(h.db, {"eval_id": eval_id, "run_id": run_id, "domain": cfg.name, "model_ref": ref,
+                                     "role": role, "dataset_id": dataset_id, "eval_set": s,
+                                     "metrics_json": json.dumps(m), "cache_key": keys[s]}, _items_table(eval_id, rows))
+        out[s] = m
+    return out
+
+
+def headline(per_set: dict[str, dict]) -> dict:
+    """The role's M: the test set's figures, with the golden set's M nested under ``golden``."""
+    m = dict(per_set.get("test") or ev.summarise([]))
+    m["golden"] = per_set.get("golden")
+    return m
 
 
 @flow(name="evaluate-adapter", log_prints=True)
 def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> dict:
-    """Score base model, candidate adapter and current champion on the run's held-out test items."""
+    """Score base model, candidate adapter and current champion on the same held-out and golden items."""
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     cand = store.get_adapter(h.db, adapter_id)
-    champ = champion(h.db, cfg.name, adapter_id)
-    items, n_excluded = eval_items(h, cand["dataset_id"], cfg.eval.n_test,
-                                   [cand["dataset_id"], champ["dataset_id"] if champ else None])
+    if cand is None:
+        raise ValueError(f"unknown adapter {adapter_id!r}; see `loraforge adapters ls`")
+    registry.reconcile(h.db, h.adapters, cfg.name)
+    champ = registry.champion(h.db, cfg.name, adapter_id)
+    sets, excluded = eval_sets(h, cfg, cand["dataset_id"], [cand["dataset_id"], champ["dataset_id"] if champ else None])
+    models = [("base", "base:" + cand["base_model"], cand["base_model"], None),
+              ("candidate", adapter_id, cand["base_model"], cand["path"])]
+    if champ:
+        models.append(("champion", champ["adapter_id"], champ["base_model"], champ["path"]))
     results: dict[str, dict | None] = {"base": None, "candidate": None, "champion": None}
-    for role, ref, base, adir in [("base", "base:" + cand["base_model"], cand["base_model"], None),
-                                  ("candidate", adapter_id, cand["base_model"], cand["path"]),
-                                  *([("champion", champ["adapter_id"], champ["base_model"], champ["path"])]
-                                    if champ else [])]:
-        metrics, rows = score_model(cfg, base, adir, items, n_excluded, role)
-        _record(h, run_id, cfg, cand["dataset_id"], ref, role, metrics, rows)
-        results[role] = metrics
+    for role, ref, base, adir in models:
+        per_set = evaluate_role(h, cfg, run_id=run_id, role=role, ref=ref, base_model=base, adapter_dir=adir,
+                                dataset_id=cand["dataset_id"], sets=sets, excluded=excluded)
+        results[role] = headline(per_set)
     store.set_adapter_metrics(h.db, adapter_id, results["candidate"])
-    create_table_artifact(key="evaluation", description=f"Evaluation of {adapter_id} on {len(items)} test items",
-                          table=[{"model": r, **{k: v for k, v in m.items() if k != "by_topic"}}
-                                 for r, m in results.items() if m])
+    table = []
+    for role, m in results.items():
+        for s, mm in ((s, m if s == "test" else m.get("golden")) for s in ("test", "golden")) if m else ():
+            if mm and mm["n"]:
+                table.append({"model": role, "set": s, **{k: mm[k] for k in (
+                    "n", "n_excluded", "compile_rate", "semantic_accuracy", "semantic_accuracy_ci", "exact_match",
+                    "dfa_equivalence_rate", "dfa_undecided", "redos_vulnerable_rate", "mean_output_tokens",
+                    "latency_ms_p50", "latency_ms_p95", "tokens_per_s", "cached")}})
+    create_table_artifact(key="evaluation", table=table, description=(
+        f"Evaluation of {adapter_id}: {len(sets['test'])} test + {len(sets['golden'])} golden items"
+        f" ({sum(map(len, excluded.values()))} excluded for overlapping training data)"))
     print("evaluation: " + ", ".join(f"{r} semantic {m['semantic_accuracy']:.3f}" for r, m in results.items() if m))
     return results
+
+
+def resolve_model(h: Home, cfg: DomainConfig, adapter: str) -> dict:
+    """``base`` | ``promoted`` | an adapter id → ``{"ref", "base_model", "path", "dataset_id"}``."""
+    if adapter == "base":
+        base = resolve_base_model(cfg.training.base_model, h.models)
+        return {"ref": "base:" + base, "base_model": base, "path": None, "dataset_id": None}
+    if adapter == "promoted":
+        registry.reconcile(h.db, h.adapters, cfg.name)
+        row = store.promoted_adapter(h.db, cfg.name)
+        if row is None:
+            raise registry.RegistryError(f"domain {cfg.name!r} has no promoted adapter (see `loraforge adapters ls`)")
+    else:
+        row = store.get_adapter(h.db, adapter)
+        if row is None:
+            raise registry.RegistryError(f"unknown adapter {adapter!r}; see `loraforge adapters ls`")
+        if row["domain"] != cfg.name:
+            raise registry.RegistryError(f"adapter {adapter!r} belongs to domain {row['domain']!r}, not {cfg.name!r}")
+    return {"ref": row["adapter_id"], "base_model": row["base_model"], "path": row["path"],
+            "dataset_id": row["dataset_id"]}
+
+
+@flow(name="evaluate-file", log_prints=True)
+def evaluate_file(domain: str, adapter: str, eval_file: str, home: str | None = None) -> dict:
+    """Score one model (an adapter id, ``promoted`` or ``base``) on a user's JSONL; returns M."""
+    h = Home.from_env(home)
+    cfg = load_domain(domain, "full")
+    model = resolve_model(h, cfg, adapter)
+    items, invalid = ev.read_items_file(eval_file, cfg.task.prompt_template, "line")
+    kept, excl = ev.split_overlap(items, ev.training_keys(_train_rows(h.db, model["dataset_id"])))
+    file_hash = hashlib.sha256(Path(eval_file).read_bytes()).hexdigest()[:16]
+    per_set = evaluate_role(h, cfg, run_id=None, role="file", ref=model["ref"], base_model=model["base_model"],
+                            adapter_dir=model["path"], dataset_id=model["dataset_id"], sets={"file": kept},
+                            excluded={"file": excl}, id_parts=(file_hash,))
+    m = per_set["file"] | {"n_invalid": len(invalid), "invalid_lines": invalid[:100], "model_ref": model["ref"],
+                           "eval_file": str(eval_file)}
+    create_table_artifact(key="evaluation-file", description=f"{model['ref']} on {eval_file}", table=[
+        {k: v for k, v in m.items() if not isinstance(v, (dict, list))}])
+    return m

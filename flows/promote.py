@@ -1,36 +1,138 @@
-"""Gate-and-promote stage: decide from the recorded evaluations and update the registry atomically."""
+"""Gate, promotion and rollback flows: decide from recorded evaluations, update the registry atomically,
+leave the decision as a Prefect markdown artifact and emit an event an automation can react to.
+
+Events: ``loraforge.adapter.promoted`` / ``.rejected`` / ``.rolled_back``; the resource is the adapter
+(``loraforge.adapter.<id>``, with ``loraforge.domain``), related resources are the domain
+(``loraforge.domain.<domain>``, role ``domain``) and the champion it replaced (role ``previous-champion``).
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
 from flows._common import run_config
+from flows.evaluate import evaluate_adapter
 from schemas.run import Home
 from tasks import registry, store
-from tasks.registry import apply_decision, decide
+
+
+def emit_adapter_event(status: str, domain: str, adapter_id: str, previous_id: str | None, payload: dict) -> None:
+    related = [{"prefect.resource.id": f"loraforge.domain.{domain}", "prefect.resource.role": "domain",
+                "prefect.resource.name": domain}]
+    if previous_id:
+        related.append({"prefect.resource.id": f"loraforge.adapter.{previous_id}",
+                        "prefect.resource.role": "previous-champion", "prefect.resource.name": previous_id})
+    emit_event(event=f"loraforge.adapter.{status}", related=related, payload=payload,
+               resource={"prefect.resource.id": f"loraforge.adapter.{adapter_id}", "prefect.resource.name": adapter_id,
+                         "loraforge.domain": domain})
+
+
+def decision_markdown(status: str, adapter_id: str, domain: str, decision: dict, previous_id: str | None) -> str:
+    lines = [f"## Gate: **{status}** `{adapter_id}` ({domain})", ""]
+    if decision.get("forced"):
+        lines += [f"Forced promotion — {decision['reasons'][0]}. No checks were run.", ""]
+    lines += [f"Champion before: `{previous_id}`" if previous_id else "Champion before: none (empty slot)", ""]
+    if decision["checks"]:
+        lines += ["| check | value | threshold | result |", "|---|---|---|---|"]
+        for c in decision["checks"]:
+            result = "skipped (" + c["skipped"] + ")" if c.get("skipped") else ("pass" if c["passed"] else "**FAIL**")
+            lines.append(f"| {c['name']} | {c['value']} | {c['threshold']} | {result} |")
+    boot = decision.get("bootstrap")
+    if boot:
+        lines += ["", f"Paired bootstrap ({boot['resamples']} resamples, seed {boot['seed']}, {boot['n']} items):"
+                      f" candidate − champion semantic accuracy {boot['delta']:+.4f},"
+                      f" {round(boot['confidence'] * 100)} % CI [{boot['ci'][0]:+.4f}, {boot['ci'][1]:+.4f}]"]
+    if decision["reasons"] and not decision.get("forced"):
+        lines += ["", "Reasons:", *[f"- {r}" for r in decision["reasons"]]]
+    return "\n".join(lines) + "\n"
+
+
+def _pairs(h: Home, candidate: dict, champion: dict) -> tuple[list[int], list[int]]:
+    """Per-item semantic scores of candidate and champion on the items both scored, in id order."""
+    cand = store.scored_items(h.db, candidate["eval_id"])
+    champ = store.scored_items(h.db, champion["eval_id"])
+    common = sorted(cand.keys() & champ.keys())
+    return [int(cand[i]["semantic_ok"]) for i in common], [int(champ[i]["semantic_ok"]) for i in common]
+
+
+def _report(h: Home, domain: str, adapter_id: str, promotion: dict, decision: dict) -> None:
+    status = promotion["decision"]
+    create_markdown_artifact(key=f"gate-decision-{domain}", description=f"Gate decision for {adapter_id}",
+                             markdown=decision_markdown(status, adapter_id, domain, decision,
+                                                        promotion["previous_adapter_id"]))
+    emit_adapter_event(status, domain, adapter_id, promotion["previous_adapter_id"], {
+        "run_id": promotion["run_id"], "promotion_id": promotion["promotion_id"], "forced": decision.get("forced"),
+        "failed": decision["failed"], "reasons": decision["reasons"], "bootstrap": decision.get("bootstrap")})
+    print(f"gate: {status} {adapter_id} ({'; '.join(decision['reasons']) or 'all checks passed'})")
 
 
 @flow(name="gate-and-promote", log_prints=True)
-def gate_and_promote(run_id: str, adapter_id: str, candidate: dict, champion: dict | None = None,
-                     home: str | None = None) -> dict:
-    """Promote the candidate if it clears the domain's gate and beats the champion; otherwise reject it."""
+def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None, champion: dict | None = None,
+                     home: str | None = None, attempt: str | None = None) -> dict:
+    """Promote the candidate if it clears the domain's gate and is significantly better than the champion.
+
+    ``candidate``/``champion`` are the evaluation's metrics; when they are missing, or the champion changed
+    since they were measured, the adapter is evaluated again (cached results make that cheap)."""
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
+    registry.reconcile(h.db, h.adapters, cfg.name)
     adapter = store.get_adapter(h.db, adapter_id)
     current = registry.champion(h.db, cfg.name, adapter_id)
-    decision = decide(candidate, champion if current else None, cfg.gate)
-    status = apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter, champion=current,
-                            decision=decision)
-    rows = "\n".join(f"| {c['name']} | {c['value']} | {c['threshold']} | {'pass' if c['passed'] else 'FAIL'} |"
-                     for c in decision["checks"])
-    create_markdown_artifact(key="gate-decision", description=f"Gate decision for {adapter_id}", markdown=(
-        f"## Gate: **{status}** `{adapter_id}`\n\n| check | value | threshold | result |\n|---|---|---|---|\n{rows}\n"))
-    emit_event(event=f"loraforge.adapter.{status}", resource={"prefect.resource.id": f"loraforge.adapter.{adapter_id}",
-                                                              "loraforge.domain": cfg.name},
-               payload={"run_id": run_id, "decision": json.loads(json.dumps(decision))})
-    print(f"gate: {status} ({', '.join(decision['reasons']) or 'all checks passed'})")
-    return {"status": status, **decision}
+    stale = current is not None and (champion or {}).get("model_ref") != current["adapter_id"]
+    if candidate is None or "eval_id" not in candidate or stale:
+        evals = evaluate_adapter(run_id, adapter_id, home=str(h.root))
+        candidate, champion = evals["candidate"], evals["champion"]
+    champion = champion if current else None
+    decision = registry.decide(candidate, champion, cfg.gate,
+                               pairs=_pairs(h, candidate, champion) if champion else None)
+    decision |= {"candidate_eval_id": candidate["eval_id"], "champion_eval_id": (champion or {}).get("eval_id")}
+    promotion = registry.apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter,
+                                        decision=decision, key=attempt)
+    _report(h, cfg.name, adapter_id, promotion, decision)
+    return {"status": promotion["decision"], "promotion_id": promotion["promotion_id"],
+            "previous_adapter_id": promotion["previous_adapter_id"], **decision}
+
+
+@flow(name="promote-adapter", log_prints=True)
+def promote_adapter(domain: str, adapter_id: str, force: bool = False, reason: str | None = None,
+                    home: str | None = None) -> dict:
+    """``loraforge promote``: run the gate for an adapter (or, with ``force`` and a reason, promote it anyway)."""
+    h = Home.from_env(home)
+    registry.reconcile(h.db, h.adapters, domain)
+    adapter = store.get_adapter(h.db, adapter_id)
+    if adapter is None:
+        raise registry.RegistryError(f"unknown adapter {adapter_id!r}; see `loraforge adapters ls`")
+    if adapter["domain"] != domain:
+        raise registry.RegistryError(f"adapter {adapter_id!r} belongs to domain {adapter['domain']!r}, not {domain!r}")
+    if adapter["status"] == "promoted":
+        return {"status": "promoted", "promotion_id": None, "previous_adapter_id": None, "promote": True,
+                "forced": False, "checks": [], "failed": [], "reasons": ["already the promoted adapter"]}
+    if force:
+        decision = registry.forced_decision(reason or "")
+        promotion = registry.apply_decision(h.db, h.adapters, run_id=adapter["run_id"], domain=domain,
+                                            adapter=adapter, decision=decision, reason=reason, key=uuid.uuid4().hex)
+        _report(h, domain, adapter_id, promotion, decision)
+        return {"status": promotion["decision"], "promotion_id": promotion["promotion_id"],
+                "previous_adapter_id": promotion["previous_adapter_id"], **decision}
+    return gate_and_promote(adapter["run_id"], adapter_id, home=str(h.root), attempt=uuid.uuid4().hex)
+
+
+@flow(name="rollback-adapter", log_prints=True)
+def rollback_adapter(domain: str, home: str | None = None) -> dict:
+    """``loraforge rollback``: restore the previous champion (one transaction + atomic pointer)."""
+    h = Home.from_env(home)
+    promotion = registry.rollback(h.db, h.adapters, domain)
+    restored, retired = promotion["adapter_id"], promotion["previous_adapter_id"]
+    create_markdown_artifact(key=f"rollback-{domain}", description=f"Rollback of {domain}", markdown=(
+        f"## Rollback: `{retired}` → `{restored}` ({domain})\n\n`{restored}` is promoted again; `{retired}` is"
+        f" retired. Pointer: `adapters/{domain}/promoted` → `{registry.read_pointer(h.adapters, domain)}`\n"))
+    emit_adapter_event("rolled_back", domain, restored, retired, {"promotion_id": promotion["promotion_id"],
+                                                                  "rolled_back_from": retired, "restored": restored})
+    print(f"rollback: {domain} champion {retired} -> {restored}")
+    return {"domain": domain, "status": "rolled_back", "restored": restored, "rolled_back_from": retired,
+            "promotion_id": promotion["promotion_id"], "decision": json.loads(promotion["decision_json"])}
