@@ -10,20 +10,24 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
+from contextlib import ExitStack
 from typing import Any, Literal
 
 from prefect import flow
 
+from flows._common import StageRangeEnd, compact_result, domain_lock, plan_run, prepare_run, reused_output
 from flows.evaluate import evaluate_adapter
 from flows.generate import BudgetExhausted, generate_examples
 from flows.promote import gate_and_promote
 from flows.train import run_training_deployment, train_adapter
 from flows.validate import snapshot_dataset, validate_examples
-from schemas.config import DomainName, Profile, load_domain
+from schemas.config import DomainName, Profile
 from schemas.example import content_hash
 from schemas.run import Counts, Home, RunSummary
 from tasks import store
 from tasks.student import resolve_base_model
+
+Stage = Literal["generate", "validate", "snapshot", "train", "evaluate", "promote"]
 
 
 def new_run_id(domain: str) -> str:
@@ -33,45 +37,75 @@ def new_run_id(domain: str) -> str:
 @flow(name="distill-to-adapter", log_prints=True)
 def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "full",
                        teacher: Literal["grammar", "openai"] | None = None, run_id: str | None = None,
-                       overrides: dict[str, Any] | None = None, home: str | None = None) -> dict:
-    """Distill examples from the teacher, train a LoRA student, evaluate it and promote it if the gate agrees."""
+                       overrides: dict[str, Any] | None = None, home: str | None = None,
+                       parent_run_id: str | None = None, from_stage: Stage = "generate",
+                       to_stage: Stage = "promote") -> dict:
+    """Distill examples from the teacher, train a LoRA student, evaluate it and promote it if the gate agrees.
+
+    Rerun: with ``parent_run_id`` a new run reuses what that run stored before ``from_stage`` (teacher cache,
+    request outcomes, snapshot, adapter, evaluations), applies ``overrides`` to its config and runs the rest.
+    Continue: with the id of a stored run, it runs that run's stages ``from_stage``..``to_stage`` (the CLI's
+    stage commands). One run per domain at a time: a second one waits for the domain lock."""
     h = Home.from_env(home)
     overrides = {**(overrides or {}), **({"teacher.provider": teacher} if teacher else {})}
-    cfg = load_domain(domain, profile, overrides)
-    run_id = run_id or new_run_id(domain)
-    store.create_run(h.db, run_id, domain, profile, cfg.teacher.provider, cfg.model_dump(mode="json"))
+    plan = plan_run(h, domain, profile, overrides, run_id=run_id, parent_run_id=parent_run_id,
+                    from_stage=from_stage, to_stage=to_stage)
+    cfg, domain, profile = plan.cfg, plan.cfg.name, plan.profile
+    run_id = plan.run_id = plan.run_id or new_run_id(domain)
     seconds: dict[str, float] = {}
     summary = RunSummary(run_id=run_id, domain=domain, profile=profile, status="failed")
     t_run = time.perf_counter()
 
     def stage(name: str, fn, *args, **kwargs):
-        t0 = time.perf_counter()
+        """Run one stage and record it in ``run_stages``; a stage before ``from_stage`` returns what is stored."""
+        if plan.beyond(name):
+            raise StageRangeEnd(name)
+        if plan.reuses(name):
+            return reused_output(h, plan, name)
+        t0, started = time.perf_counter(), store.now()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+        except Exception as e:
+            store.record_stage(h.db, run_id, name, "failed", seconds=round(time.perf_counter() - t0, 2),
+                               error=f"{type(e).__name__}: {e}"[:2000], started_at=started)
+            raise
         finally:
             seconds[name] = round(time.perf_counter() - t0, 2)
+        store.record_stage(h.db, run_id, name, "completed", seconds=seconds[name], result=compact_result(result),
+                           started_at=started)
+        if name == "snapshot":
+            store.set_run_outputs(h.db, run_id, dataset_id=result["dataset_id"])
+        return result
 
+    held = ExitStack()
+    held.enter_context(domain_lock(h, domain, run_id))  # released in `finally` below
     try:
+        prepare_run(h, plan)  # the run row; a rerun's copy of its parent's request outcomes
         gen = stage("generate", generate_examples, run_id, home=str(h.root))    # teacher → raw cache
         counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
         manifest = stage("snapshot", snapshot_dataset, run_id, home=str(h.root))  # examples → Parquet
         summary.dataset_id = manifest["dataset_id"]
-        if isinstance(gen, dict) and gen.get("budget_exhausted"):  # the cap stopped generation: what was produced
-            raise BudgetExhausted(gen.get("budget_cap"))           # is validated and snapshotted; no training
+        if isinstance(gen, dict) and gen.get("budget_exhausted") and not plan.reuses("generate"):
+            raise BudgetExhausted(gen.get("budget_cap"))  # the cap stopped this generation: what it produced is
+            #                                               validated and snapshotted; a rerun --from train uses it
 
-        base_model = stage("student", resolve_base_model, cfg.training.base_model, h.models)
-        adapter_id = "ad-" + content_hash("adapter", run_id, manifest["dataset_id"], n=12)
-        adapter_dir = h.adapters / domain / adapter_id
-        # snapshot → adapter files + metrics.json; on the gpu pool when training.train_on is "deployment"
-        train = run_training_deployment if cfg.training.train_on == "deployment" else train_adapter
-        stage("train", train, manifest["path"], domain, base_model, str(adapter_dir), profile, cfg.training)
-        store.record_adapter(h.db, {
-            "adapter_id": adapter_id, "domain": domain, "run_id": run_id, "dataset_id": manifest["dataset_id"],
-            "base_model": base_model, "path": str(adapter_dir), "status": "candidate",
-            "train_json": (adapter_dir / "metrics.json").read_text(),
-        })
-        summary.adapter.id, summary.adapter.status = adapter_id, "candidate"
+        if plan.reuses("train"):  # a rerun from evaluate or promote keeps the parent's adapter
+            adapter_id = reused_output(h, plan, "train")["adapter_id"]
+        else:
+            base_model = stage("student", resolve_base_model, cfg.training.base_model, h.models)
+            adapter_id = "ad-" + content_hash("adapter", run_id, manifest["dataset_id"], n=12)
+            adapter_dir = h.adapters / domain / adapter_id
+            # snapshot → adapter files + metrics.json; on the gpu pool when training.train_on is "deployment"
+            train = run_training_deployment if cfg.training.train_on == "deployment" else train_adapter
+            stage("train", train, manifest["path"], domain, base_model, str(adapter_dir), profile, cfg.training)
+            store.record_adapter(h.db, {
+                "adapter_id": adapter_id, "domain": domain, "run_id": run_id, "dataset_id": manifest["dataset_id"],
+                "base_model": base_model, "path": str(adapter_dir), "status": "candidate",
+                "train_json": (adapter_dir / "metrics.json").read_text(),
+            })
+            store.set_run_outputs(h.db, run_id, adapter_id=adapter_id)
+        summary.adapter.id, summary.adapter.status = adapter_id, store.get_adapter(h.db, adapter_id)["status"]
 
         evals = stage("evaluate", evaluate_adapter, run_id, adapter_id, home=str(h.root))  # base/candidate/champion
         summary.eval = evals
@@ -81,6 +115,8 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
         summary.status = "completed"
     except BudgetExhausted:
         summary.status = "budget_exhausted"
+    except StageRangeEnd:  # a stage command (`loraforge train --run ID`) stops after its last stage
+        summary.status = "partial"
     except Exception as e:
         summary.error = f"{type(e).__name__}: {e}"
         traceback.print_exc()
@@ -88,4 +124,5 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
     finally:
         summary.seconds = {"total": round(time.perf_counter() - t_run, 2), **seconds}
         store.finish_run(h.db, run_id, summary.status, summary.model_dump(mode="json"), summary.error)
+        held.close()  # the domain lock
     return summary.model_dump(mode="json")

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RunStatus = Literal["completed", "failed", "budget_exhausted"]
+RunStatus = Literal["completed", "failed", "budget_exhausted", "partial"]  # partial: a stage command stopped it
 AdapterStatus = Literal["candidate", "promoted", "rejected", "retired"]
 STAGES = ("generate", "validate", "snapshot", "train", "evaluate", "promote")
 
