@@ -1,0 +1,116 @@
+"""Gate, promotion and rollback flows under the Prefect test harness: the registry changes, and the events and
+markdown artifacts a user's automation and the UI rely on are really there (read back via the Prefect client)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from schemas.config import load_domain
+from tasks import store
+from tasks.registry import read_pointer
+
+DOMAIN = "regex-python"
+N = 200
+
+
+def _adapter(home, name: str, run_id: str) -> dict:
+    path = home.adapters / DOMAIN / name
+    path.mkdir(parents=True)
+    row = {"adapter_id": name, "domain": DOMAIN, "run_id": run_id, "dataset_id": "ds", "base_model": "m",
+           "path": str(path), "status": "candidate"}
+    store.record_adapter(home.db, row)
+    return row
+
+
+def _evaluation(home, run_id: str, ref: str, role: str, ok: list[bool]) -> dict:
+    """A recorded evaluation with per-item rows, as flows/evaluate.py records it."""
+    from flows.evaluate import _items_table
+    from tasks.evaluate import summarise
+
+    rows = [{"example_id": f"t{i:04d}", "topic": ("dates", "network")[i % 2], "prompt": f"regex: {i}\n",
+             "reference": "x", "output": "x" if k else "y", "compiled": True, "timed_out": False, "semantic_ok": k,
+             "exact": k, "equivalence": "equivalent" if k else "different", "n_distinguishing": 0, "redos": None,
+             "output_tokens": 3, "latency_ms": 1.0, "excluded": False} for i, k in enumerate(ok)]
+    m = summarise(rows, generate_seconds=1.0, parity={"n": 8, "agree": 8, "rate": 1.0})
+    eval_id = f"ev-{run_id}-{role}"
+    m |= {"eval_id": eval_id, "eval_set": "test", "model_ref": ref, "golden": None}
+    store.save_evaluation(home.db, {"eval_id": eval_id, "run_id": run_id, "domain": DOMAIN, "model_ref": ref,
+                                    "role": role, "dataset_id": "ds", "eval_set": "test", "metrics_json": "{}"},
+                          _items_table(eval_id, rows))
+    return m
+
+
+async def _read_back(names: list[str], keys: list[str], want_events: int):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    async with get_client() as client:
+        for _ in range(60):  # events reach the API asynchronously: wait for them (not a timing assertion)
+            page = await client.read_events(filter=EventFilter(event=EventNameFilter(name=names)), limit=50)
+            if len(page.events) >= want_events:
+                break
+            await asyncio.sleep(0.5)
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    return page.events, artifacts
+
+
+def test_gate_promotion_rejection_forced_promotion_and_rollback_emit_events_and_artifacts(home, prefect_harness):
+    from prefect.events.worker import EventsWorker
+
+    from flows.promote import gate_and_promote, promote_adapter, rollback_adapter
+
+    cfg = load_domain(DOMAIN, "tiny", {"gate.min_compile_rate": 0.5, "gate.max_golden_regression": None})
+    for run_id in ("run-a", "run-b"):
+        store.create_run(home.db, run_id, DOMAIN, "tiny", "grammar", cfg.model_dump(mode="json"))
+    a, b = _adapter(home, "ad-a", "run-a"), _adapter(home, "ad-b", "run-b")
+
+    # 1. a good candidate over an empty slot is promoted
+    ma = _evaluation(home, "run-a", "ad-a", "candidate", [i % 5 != 0 for i in range(N)])  # 0.80
+    first = gate_and_promote("run-a", "ad-a", candidate=ma, champion=None, home=str(home.root))
+    assert first["status"] == "promoted" and first["previous_adapter_id"] is None
+
+    # 2. a second good one, barely different on the same items, is rejected: no significant improvement
+    champ_ok = [i % 5 != 0 for i in range(N)]
+    cand_ok = [not ok if i in (0, 5, 1, 2) else ok for i, ok in enumerate(champ_ok)]  # wins 2 items, loses 2
+    mb = _evaluation(home, "run-b", "ad-b", "candidate", cand_ok)
+    mc = _evaluation(home, "run-b", "ad-a", "champion", champ_ok)
+    second = gate_and_promote("run-b", "ad-b", candidate=mb, champion=mc, home=str(home.root))
+    assert second["status"] == "rejected" and second["failed"] == ["significant_improvement_over_champion"]
+    assert second["reasons"][0].startswith("no significant improvement")
+    assert store.get_adapter(home.db, "ad-b")["status"] == "rejected"
+
+    # 3. forced anyway, with a reason: recorded as forced
+    forced = promote_adapter(DOMAIN, "ad-b", force=True, reason="customer asked", home=str(home.root))
+    assert forced["status"] == "promoted" and forced["forced"] is True
+    assert store.promotion_history(home.db, DOMAIN)[-1]["forced"] is True
+    assert read_pointer(home.adapters, DOMAIN) == b["path"]
+
+    # 4. rollback restores the previous champion
+    rb = rollback_adapter(DOMAIN, home=str(home.root))
+    assert (rb["restored"], rb["rolled_back_from"]) == ("ad-a", "ad-b")
+    assert read_pointer(home.adapters, DOMAIN) == a["path"]
+    assert [x["adapter_id"] for x in store.list_adapters(home.db, DOMAIN) if x["status"] == "promoted"] == ["ad-a"]
+
+    EventsWorker.drain_all()
+    names = ["loraforge.adapter.promoted", "loraforge.adapter.rejected", "loraforge.adapter.rolled_back"]
+    events, artifacts = asyncio.run(_read_back(names, [f"gate-decision-{DOMAIN}", f"rollback-{DOMAIN}"], 4))
+    ours = [e for e in events if e.resource.get("loraforge.domain") == DOMAIN
+            and e.resource.id in {"loraforge.adapter.ad-a", "loraforge.adapter.ad-b"}]
+    seen = sorted((e.event, e.resource.id) for e in ours)
+    assert seen == [("loraforge.adapter.promoted", "loraforge.adapter.ad-a"),
+                    ("loraforge.adapter.promoted", "loraforge.adapter.ad-b"),
+                    ("loraforge.adapter.rejected", "loraforge.adapter.ad-b"),
+                    ("loraforge.adapter.rolled_back", "loraforge.adapter.ad-a")]
+    for e in ours:
+        assert f"loraforge.domain.{DOMAIN}" in {r.id for r in e.related}
+    rejected = next(e for e in ours if e.event == "loraforge.adapter.rejected")
+    assert rejected.payload["failed"] == ["significant_improvement_over_champion"]
+    assert "loraforge.adapter.ad-a" in {r.id for r in rejected.related}  # the champion it failed to beat
+    rolled = next(e for e in ours if e.event == "loraforge.adapter.rolled_back")
+    assert rolled.payload["rolled_back_from"] == "ad-b"
+
+    texts = [x.data for x in artifacts]
+    assert any("no significant improvement" in t and "| significant_improvement_over_champion |" in t for t in texts)
+    assert any("Forced promotion" in t for t in texts)
+    assert any("Rollback" in t and "ad-a" in t for t in texts)
