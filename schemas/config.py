@@ -343,6 +343,8 @@ def load_domain(domain: str, profile: Profile = "full", overrides: dict[str, Any
         raise ConfigError(f"unknown domain {domain!r}; available: {', '.join(available_domains()) or '(none)'}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     cfg = parse_domain(data, source=str(path), profile=profile, overrides=overrides)
