@@ -33,8 +33,10 @@ app = typer.Typer(help="loraforge: distill a teacher LLM into a small, evaluated
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 runs_app = typer.Typer(help="Inspect pipeline runs.", no_args_is_help=True)
 adapters_app = typer.Typer(help="Inspect the adapter registry.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Inspect dataset snapshots.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(datasets_app, name="datasets")
 err = Console(stderr=True)
 
 
@@ -128,11 +130,25 @@ def _print_summary(s: dict) -> None:
 
 @app.command()
 def validate(
-    domain: Annotated[str, typer.Option(help="Domain whose validation rules apply")],
-    file: Annotated[str, typer.Option("--file", help="JSONL with prompt, completion[, positives, negatives]")],
+    domain: Annotated[str | None, typer.Option(help="Domain whose validation rules apply (with --file)")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="JSONL with prompt, completion[, positives, negatives]")
+                    ] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Validate a stored run's teacher answers instead "
+                                               "(the pipeline's validate stage; sends nothing to the teacher)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as one JSON line")] = False,
 ) -> None:
-    """Validate your own JSONL rows with the domain's rules; one verdict per line (lines numbered from 1)."""
+    """Validate your own JSONL rows with the domain's rules; one verdict per line (lines numbered from 1).
+
+    With --run RUN_ID instead: validate that run's stored teacher answers into examples and quarantine
+    (next: `loraforge train --run RUN_ID`)."""
+    if run_id:  # the stage form (issue 8): a stored run's cached answers → examples | quarantine
+        if file:
+            _fail("give either --run RUN_ID (a stored run) or --domain D --file rows.jsonl (your own rows)")
+        _require_run(run_id)
+        _run_stages(as_json, run_id=run_id, from_stage="validate", to_stage="validate")
+        return
+    if not (domain and file):
+        _fail("give --domain D --file rows.jsonl (your own rows) or --run RUN_ID (a stored run)")
     from tasks.validate import validate_user_file
 
     try:
@@ -152,33 +168,38 @@ def validate(
 @runs_app.command("ls")
 def runs_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
             domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:
-    """List pipeline runs, oldest first."""
+    """List pipeline runs, oldest first, with status, dataset, adapter and the run each was rerun from."""
     from tasks import store
 
-    rows = store.list_runs(Home.from_env().db, domain)
+    rows = store.list_runs_with_parents(Home.from_env().db, domain)
     if as_json:
         _print_json({"runs": rows})
         return
-    t = Table("run_id", "domain", "profile", "status", "dataset", "adapter", "started")
+    t = Table("run_id", "domain", "profile", "status", "parent", "dataset", "adapter", "started")
     for r in rows:
-        t.add_row(r["run_id"], r["domain"], r["profile"], r["status"], r["dataset_id"] or "", r["adapter_id"] or "",
-                  str(r["started_at"])[:19])
+        t.add_row(r["run_id"], r["domain"], r["profile"], r["status"], r["parent_run_id"] or "", r["dataset_id"] or "",
+                  r["adapter_id"] or "", str(r["started_at"])[:19])
     Console().print(t)
 
 
 @runs_app.command("show")
 def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one run's summary: counts, timings, evaluation and gate decision."""
+    """Show one run: each stage (ran, reused from the parent, or failed) with seconds, request counts, dataset,
+    adapter, evaluation and the gate decision. Works while the run is still going."""
     from tasks import store
 
-    row = store.get_run(Home.from_env().db, run_id)
-    if row is None:
-        _fail(f"unknown run {run_id!r}; see `loraforge runs ls`")
-    summary = json.loads(row["summary_json"]) if row["summary_json"] else {"run_id": run_id, "status": row["status"]}
+    row = _require_run(run_id)
+    db = Home.from_env().db
+    summary = json.loads(row["summary_json"]) if row["summary_json"] else {
+        "run_id": run_id, "domain": row["domain"], "profile": row["profile"], **store.run_counts(db, run_id),
+        "dataset_id": row["dataset_id"], "adapter": {"id": row["adapter_id"], "status": None}}
+    summary = {**summary, "status": row["status"], "parent_run_id": row["parent_run_id"],
+               "started_at": row["started_at"], "finished_at": row["finished_at"],
+               "stages": _stage_rows(db, run_id), "decision": store.run_decision(db, run_id)}
     if as_json:
         _print_json(summary)
     else:
-        _print_summary(summary) if "counts" in summary else err.print(summary)
+        _print_run(summary)
 
 
 @adapters_app.command("ls")
@@ -354,6 +375,193 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the check
                 err.print(f"[bold red]problem:[/] {c['name']}: {c['detail']}", highlight=False)
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------ stage commands, reruns, datasets (issue 8)
+
+class StageOpt(StrEnum):
+    generate = "generate"
+    validate = "validate"
+    snapshot = "snapshot"
+    train = "train"
+    evaluate = "evaluate"
+    promote = "promote"
+
+
+def _require_run(run_id: str) -> dict:
+    """The stored run, or exit 2 with a message (checked before Prefect starts, so it is instant)."""
+    from tasks import store
+
+    db = Home.from_env().db
+    row = store.get_run(db, run_id) if db.exists() else None
+    if row is None:
+        _fail(f"unknown run {run_id!r} in {db.parent}; see `loraforge runs ls`")
+    return row
+
+
+def _run_stages(as_json: bool, **kwargs) -> dict:
+    """Run a stage range of the pipeline (see flows.pipeline.distill_to_adapter) and print the run."""
+    _setup_prefect()
+    from flows._common import DomainBusyError, UnknownRunError
+    from flows.pipeline import distill_to_adapter
+    from tasks import store
+
+    try:
+        summary = distill_to_adapter(**kwargs)
+    except (ConfigError, UnknownRunError) as e:
+        _fail(str(e))
+    except DomainBusyError as e:
+        _fail(str(e), code=3)
+    except Exception as e:  # recorded as failed in DuckDB (runs show RUN_ID has the failed stage)
+        _fail(f"run failed: {type(e).__name__}: {e}", code=1)
+    db = Home.from_env(kwargs.get("home")).db
+    row = store.get_run(db, summary["run_id"])
+    summary = {**summary, "parent_run_id": row["parent_run_id"], "stages": _stage_rows(db, summary["run_id"])}
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_run(summary)
+    return summary
+
+
+def _stage_rows(db, run_id: str) -> list[dict]:
+    from tasks import store
+
+    return [{k: r[k] for k in ("stage", "status", "seconds", "source_run_id", "result", "error", "started_at",
+                               "finished_at")} for r in store.run_stages(db, run_id)]
+
+
+def _print_run(s: dict) -> None:
+    parent = f" (rerun of {s['parent_run_id']})" if s.get("parent_run_id") else ""
+    err.print(f"[bold]run {s['run_id']}[/]{parent}: {s['status']} — domain {s['domain']}, profile {s['profile']}")
+    t = Table("stage", "status", "seconds", "result")
+    for r in s.get("stages", []):
+        how = f"reused from {r['source_run_id']}" if r["status"] == "reused" else r["status"]
+        res = r["error"] or ", ".join(f"{k} {v}" for k, v in (r["result"] or {}).items() if not isinstance(v, dict))
+        t.add_row(r["stage"], how, f"{r['seconds']:.1f}", res[:90])
+    err.print(t)
+    if s.get("counts"):
+        c = s["counts"]
+        err.print(f"  requests {c['requested']}: accepted {c['accepted']}, quarantined {c['quarantined']}, "
+                  f"failed {c['failed']}  reasons {s.get('quarantine_reasons') or {}}")
+    if s.get("dataset_id"):
+        err.print(f"  dataset {s['dataset_id']}")
+    if (s.get("adapter") or {}).get("id"):
+        err.print(f"  adapter {s['adapter']['id']} → [bold]{s['adapter']['status']}[/]")
+    cand = (s.get("eval") or {}).get("candidate")
+    if cand:
+        err.print(f"  candidate semantic accuracy {cand['semantic_accuracy']:.3f}, compile {cand['compile_rate']:.3f}")
+    d = s.get("decision") or s.get("gate")
+    if d:
+        reasons = ", ".join(d.get("reasons") or []) or "all checks passed"
+        err.print(f"  gate: [bold]{d.get('decision') or d.get('status')}[/] ({reasons})")
+    if s.get("error"):
+        err.print(f"  [bold red]error:[/] {s['error']}", highlight=False)
+
+
+@app.command()
+def generate(
+    domain: Annotated[str | None, typer.Option(help="Domain name: configs/domains/<domain>.yaml (new run)")] = None,
+    profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k), full (30k)")] = ProfileOpt.full,
+    teacher: Annotated[TeacherOpt | None, typer.Option(help="Override the domain's teacher provider")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Continue this stored run instead of a new one")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show requests, tokens and cost; send nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as one JSON line")] = False,
+) -> None:
+    """Generation only: ask the teacher for the run's examples and store the raw answers.
+
+    Without --run it starts a new run of DOMAIN; with --run it fetches what that run still lacks (stored answers
+    are never asked again). Next: `loraforge validate --run RUN_ID`."""
+    if run_id:
+        row = _require_run(run_id)
+        if domain and domain != row["domain"]:
+            _fail(f"run {run_id!r} is of domain {row['domain']!r}, not {domain!r}")
+        if teacher:
+            _fail(f"run {run_id!r} keeps its teacher; use `loraforge rerun {run_id} --from generate "
+                  f"--set teacher.provider={teacher.value}`")
+    elif not domain:
+        _fail("say which domain (--domain regex-python) or which stored run to continue (--run RUN_ID)")
+    if dry_run:
+        from flows._common import run_config
+        from tasks.generate import estimate_generation
+
+        try:
+            cfg = (run_config(Home.from_env(), run_id) if run_id else
+                   load_domain(domain, profile.value, {"teacher.provider": teacher.value} if teacher else {}))
+        except ConfigError as e:
+            _fail(str(e))
+        est = estimate_generation(cfg, Home.from_env().db)
+        _print_json(est) if as_json else err.print(est)
+        return
+    if not run_id:
+        try:
+            load_domain(domain, profile.value, {"teacher.provider": teacher.value} if teacher else {})
+        except ConfigError as e:
+            _fail(str(e))
+    _run_stages(as_json, domain=domain or "regex-python", profile=profile.value,
+                teacher=teacher.value if teacher else None, run_id=run_id, from_stage="generate",
+                to_stage="generate")
+
+
+@app.command()
+def train(
+    run_id: Annotated[str, typer.Option("--run", help="The stored run whose validated examples to train on")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as one JSON line")] = False,
+) -> None:
+    """Snapshot the run's accepted examples (if not done yet) and train its LoRA adapter.
+
+    Uses the run's stored config (training: section). To change the recipe, rerun instead:
+    `loraforge rerun RUN_ID --from train --set training.sft.learning_rate=1e-3`."""
+    _require_run(run_id)
+    _run_stages(as_json, run_id=run_id, from_stage="snapshot", to_stage="train")
+
+
+@app.command()
+def rerun(
+    run_id: Annotated[str, typer.Argument(help="The stored run to start from (see `loraforge runs ls`)")],
+    from_stage: Annotated[StageOpt, typer.Option("--from", help="First stage to run again; earlier stages are "
+                                                 "reused from RUN_ID")],
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=VALUE with a dotted key, "
+                                                   "e.g. --set training.sft.learning_rate=1e-3 (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new run as one JSON line")] = False,
+) -> None:
+    """Start a new run from a stored one: reuse everything RUN_ID stored before --from, run the rest.
+
+    Stages in order: generate, validate, snapshot, train, evaluate, promote.
+
+    Reused from RUN_ID: the teacher cache (--from validate or later sends nothing to the teacher), request outcomes,
+    the dataset snapshot (--from train keeps its dataset_id), the adapter (--from evaluate or promote).
+
+    The new run records RUN_ID as its parent (see `loraforge runs show NEW_ID`).
+
+    Example: loraforge rerun RUN_ID --from train --set training.sft.max_steps=50 --set training.lora.r=8"""
+    from flows._common import parse_sets, rerun_config
+
+    parent = _require_run(run_id)
+    try:
+        overrides = parse_sets(sets)
+        rerun_config(json.loads(parent["config_json"]), overrides, f"run {run_id} with --set")
+    except (ConfigError, ValueError) as e:
+        _fail(str(e))
+    _run_stages(as_json, parent_run_id=run_id, from_stage=from_stage.value, overrides=overrides)
+
+
+@datasets_app.command("ls")
+def datasets_ls(as_json: Annotated[bool, typer.Option("--json", help="Print the list as one JSON line")] = False,
+                domain: Annotated[str | None, typer.Option(help="Only this domain")] = None) -> None:
+    """List dataset snapshots (oldest first): sizes per split, the run that made each, and who uses it."""
+    from tasks import store
+
+    db = Home.from_env().db
+    rows = store.datasets_overview(db, domain) if db.exists() else []
+    if as_json:
+        _print_json({"datasets": rows})
+        return
+    t = Table("dataset_id", "domain", "train", "val", "test", "runs", "adapters", "made by run", "created")
+    for r in rows:
+        t.add_row(r["dataset_id"], r["domain"], str(r["n_train"]), str(r["n_val"]), str(r["n_test"]),
+                  str(r["n_runs"]), str(r["n_adapters"]), r["run_id"], str(r["created_at"])[:19])
+    Console().print(t)
 
 
 def main() -> None:
