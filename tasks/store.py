@@ -442,6 +442,13 @@ def doctor_teacher_requests(db: str | Path, status: str = "ok") -> dict[str, str
                                 [status]).fetchall())
 
 
+def doctor_run_outcomes(db: str | Path, run_id: str) -> list[dict]:
+    """Where each of a run's requests ended: request hash, outcome, reasons, example id."""
+    with connect(db, read_only=True) as con:
+        return _rows(con, "SELECT request_hash, outcome, reasons, example_id FROM run_requests WHERE run_id = ?"
+                          " ORDER BY idx", [run_id])
+
+
 def doctor_find_text(db: str | Path, needle: str) -> dict[str, int]:
     """Per contract table, how many rows contain ``needle`` in any column (a leak check that sees through
     DuckDB's string compression, which a byte-wise search of the file cannot)."""
