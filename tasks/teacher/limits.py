@@ -1,8 +1,8 @@
 """Rate limits and the spending cap for teacher calls.
 
-``RateLimits`` wraps ``aiolimiter.AsyncLimiter`` for requests per minute and tokens per minute. The buckets
-hold about one second's worth (at least one request), so a limit of 600 RPM sends 10 per second from the
-start instead of a 600-request burst followed by silence — the server sees the configured rate, not a spike.
+``RateLimits`` wraps ``aiolimiter.AsyncLimiter`` for requests per minute and tokens per minute. The request
+bucket holds one request, so a limit of 600 RPM sends one request every 100 ms from the start instead of a
+600-request burst followed by silence: a server's sliding window sees the configured rate, never a spike.
 
 ``Budget`` is a hard cap on dollars and requests shared by every batch of a generation. A request may be
 sent only once its worst-case cost (estimated prompt tokens + ``max_tokens`` at the price table's rates) is
@@ -35,16 +35,11 @@ class RateLimits:
     """RPM and TPM limiters for one event loop (create one per ``asyncio.run``)."""
 
     def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        self.rpm = self._limiter(rpm) if rpm else None
-        self.tpm = self._limiter(tpm, min_capacity=0) if tpm else None
-        self._tpm_capacity = self.tpm.max_rate if self.tpm else 0.0
-
-    @staticmethod
-    def _limiter(per_minute: int, min_capacity: float = 1.0) -> AsyncLimiter:
-        capacity = max(min_capacity, per_minute / 60)  # one second's worth, at least one unit
-        if min_capacity == 0:  # tokens: a single request may need more than a second's worth; allow 6 s
-            capacity = per_minute / 10
-        return AsyncLimiter(capacity, time_period=capacity * 60 / per_minute)
+        # Requests: a bucket of one, refilled every 60/rpm seconds: evenly spaced sends, never a burst.
+        self.rpm = AsyncLimiter(1, time_period=60 / rpm) if rpm else None
+        # Tokens: a bucket of six seconds' worth, so that one request's prompt + max_tokens always fits.
+        self._tpm_capacity = tpm / 10 if tpm else 0.0
+        self.tpm = AsyncLimiter(self._tpm_capacity, time_period=6.0) if tpm else None
 
     @classmethod
     def from_config(cls, cfg: TeacherConfig) -> RateLimits:

@@ -10,7 +10,7 @@ Every attempt waits for the RPM/TPM limiters (``limits.RateLimits``); every requ
 worst-case cost in the run's ``limits.Budget`` and is not sent at all (``status="not_sent"``) once a cap is
 reached. Retries (exponential backoff with jitter, or the server's ``Retry-After``) cover 408/429/5xx,
 timeouts and connection errors (resets, truncated bodies); a 200 is never retried, whatever its content.
-The response body is read raw (``with_raw_response``) and only the message content and usage are taken from
+The response body is read raw and only the message content and usage are taken from
 it: no model objects are built per call, which keeps the client's share of a core small at 300+ calls/s.
 """
 
@@ -32,6 +32,11 @@ from urllib.parse import urlparse
 
 import openai
 from pydantic import SecretStr, ValidationError
+
+try:  # the raw HTTP response type of the openai client's transport (httpx2 in openai 3, httpx before)
+    from httpx2 import Response as _RawResponse
+except ImportError:  # pragma: no cover
+    from httpx import Response as _RawResponse
 
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherOutput, TeacherRequest
@@ -241,8 +246,11 @@ class OpenAITeacher:
                     attempts += 1
                     if (state["no_response_format"] or fell_back) and "response_format" in params:
                         params = {k: v for k, v in params.items() if k != "response_format"}
-                    raw = await client.chat.completions.with_raw_response.create(
-                        model=req.model, messages=req.messages, **params)  # type: ignore[arg-type]
+                    # The documented way to send a raw body (README "Undocumented endpoints"): the same JSON that
+                    # chat.completions.create would send, without walking ~40 TypedDict keys and the JSON schema per
+                    # call (~1.5 ms of CPU each, a third of a core at 300 calls/s). Auth, errors, timeouts: the client.
+                    raw = await client.post("/chat/completions", cast_to=_RawResponse,
+                                            body={"model": req.model, "messages": req.messages, **params})
                     body = raw.content
             except openai.APIStatusError as e:
                 status = e.status_code
