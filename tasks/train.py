@@ -352,7 +352,8 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
 
     state = trainer.state
     curve = [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]
-    val_curve = [{"step": h["step"], "loss": h["eval_loss"]} for h in state.log_history if "eval_loss" in h]
+    val_by_step = {h["step"]: h["eval_loss"] for h in state.log_history if "eval_loss" in h}  # final eval: once
+    val_curve = [{"step": step, "loss": loss} for step, loss in val_by_step.items()]
     overall = throughput.rate(throughput.tokens, throughput.step_seconds)
     metrics = {
         "domain": domain, "dataset_id": dataset_id, "dataset_path": str(dataset_dir),
@@ -410,8 +411,12 @@ def plot_loss_curves(m: dict, path: Path) -> Path:
         ax.plot([p["step"] for p in m["val_curve"]], [p["loss"] for p in m["val_curve"]], "o-", label="val loss")
     if m["resumed_at_step"]:
         ax.axvline(m["resumed_at_step"], color="grey", linestyle=":", label=f"resumed at {m['resumed_at_step']}")
-    if any(p["loss"] > 0 for p in m["loss_curve"] + m["val_curve"]):
+    losses = [p["loss"] for p in m["loss_curve"] + m["val_curve"] if p["loss"] > 0]
+    if losses and max(losses) / min(losses) > 10:  # a log axis only where the loss spans decades
+        from matplotlib.ticker import ScalarFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(f"{m['domain'] or 'adapter'} · {m['dataset_id']} · {Path(m['base_model']).name}", fontsize=9)
