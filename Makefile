@@ -27,6 +27,7 @@ demo: setup
 	$(VENV)/bin/loraforge run --domain regex-python
 
 test: setup
+	bash scripts/ensure_chromium.sh   # headless Chromium for the Prefect UI test (installs Debian's when root)
 	bash scripts/test.sh
 
 lint: setup
