@@ -565,7 +565,13 @@ def datasets_ls(as_json: Annotated[bool, typer.Option("--json", help="Print the 
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as e:  # issue 9: a store held by another process is a message, not a traceback
+        if type(e).__name__ != "StoreBusyError":  # by name: importing tasks.store here would slow every command
+            raise
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

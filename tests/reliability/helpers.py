@@ -42,8 +42,9 @@ def configs_copy(dest: Path) -> Path:
 
 
 def write_domain(configs: Path, name: str, *, base: str = "regex-python", set_keys: dict | None = None,
-                 text: str | None = None) -> Path:
-    """Write ``configs/domains/<name>.yaml``: raw ``text`` as given, or ``base``'s YAML with dotted keys set."""
+                 tiny: dict | None = None, text: str | None = None) -> Path:
+    """Write ``configs/domains/<name>.yaml``: raw ``text`` as given, or ``base``'s YAML with dotted keys set
+    (``tiny``: dotted overrides added to the ``tiny`` profile, which is applied over the base keys)."""
     path = configs / "domains" / f"{name}.yaml"
     if text is not None:
         path.write_text(text)
@@ -56,6 +57,7 @@ def write_domain(configs: Path, name: str, *, base: str = "regex-python", set_ke
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
+    data.setdefault("profiles", {}).setdefault("tiny", {}).update(tiny or {})
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -68,7 +70,8 @@ class HostileMockTeacher(MockTeacherServer):
     def __init__(self, *, echo_every: int = 7, **kwargs) -> None:
         super().__init__(**kwargs)
         self.echo_every = echo_every
-        self.echoed = 0
+        self.echoed = 0  # error bodies that quoted the caller's Authorization header
+        self._echoed_keys: set[str] = set()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -77,12 +80,13 @@ class HostileMockTeacher(MockTeacherServer):
             return await super()._chat(request)
         auth = request.headers.get("Authorization", "")
         wrong_key = not self._authorised(request)
-        if wrong_key or (self.received[key] == 0 and int(key, 16) % self.echo_every == 0):
+        if wrong_key or (key not in self._echoed_keys and int(key, 16) % self.echo_every == 0):
             self.requests_received += 1
             self.received[key] += 1
+            self.echoed += 1
             if wrong_key:
                 return self._error(401, f"Incorrect API key provided: {auth}", "authentication_error")
-            self.echoed += 1
+            self._echoed_keys.add(key)
             status = 500 if self.echoed % 2 else 400
             return self._error(status, f"upstream rejected the request; headers: Authorization={auth}",
                                "server_error" if status == 500 else "invalid_request_error")

@@ -81,9 +81,12 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_with_a_message_and_doct
     env = {**os.environ, "PYTHONPATH": str(REPO), "LORAFORGE_DB_LOCK_TIMEOUT": "1"}
     writer = _py(WRITER, str(home.db), "late", "1", "5", "0", env=env)
     _, err = writer.communicate(timeout=120)
-    doctor = cli("doctor", "--json", env=cli_env(tmp_path, LORAFORGE_HOME=str(home.root),
-                                                 LORAFORGE_DB_LOCK_TIMEOUT="1"))
+    cli_busy = cli_env(tmp_path, LORAFORGE_HOME=str(home.root), LORAFORGE_DB_LOCK_TIMEOUT="1")
+    doctor = cli("doctor", "--json", env=cli_busy)
+    reader = cli("runs", "ls", "--json", env=cli_busy)
     holder.communicate(input="go\n", timeout=60)
+    assert reader.returncode == 1 and "Traceback" not in reader.stderr
+    assert "locked by another loraforge process; waited 1s" in " ".join(reader.stderr.split())
     assert writer.returncode == 1
     assert "StoreBusyError" in err and "is locked by another loraforge process; waited 1s" in err
     assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
