@@ -128,7 +128,7 @@ def finished_run(team):
     """The `quick` deployment run from the CLI with the tiny profile and training on the gpu pool."""
     r = cli(team["env"], "deployment", "run", "distill-to-adapter/quick", "-p", f"domain={DOMAIN}",
             "-p", "profile=tiny", "-p", 'overrides={"training.train_on": "deployment"}',
-            "--watch", "--watch-timeout", "900", timeout=960)
+            "--watch", "--watch-timeout", "600", timeout=660)
     m = re.search(r"UUID: ([0-9a-f-]{36})", r.stdout)
     assert m, f"no flow run created:\n{r.stdout}\n{r.stderr}"
     flow_run = team["client"].read_flow_run(m.group(1))
@@ -179,6 +179,20 @@ def test_duckdb_holds_the_results_of_the_deployment_run(team, finished_run):
     adapters = [a for a in store.list_adapters(db, DOMAIN) if a["run_id"] == run_id]
     assert len(adapters) == 1 and adapters[0]["status"] in {"promoted", "rejected"}
     assert Path(adapters[0]["path"], "metrics.json").is_file(), "the gpu worker wrote the metrics manifest"
+
+
+def test_gate_decision_reaches_the_server_as_an_event_automations_can_react_to(team, finished_run):
+    from tasks import store
+
+    run_id = store.list_runs(team["home"] / "loraforge.duckdb", DOMAIN)[0]["run_id"]
+    query = {"filter": {"event": {"prefix": ["loraforge.adapter."]}}, "limit": 10}
+    deadline = time.monotonic() + 60  # the server persists events in batches
+    while not (events := httpx.post(f"{team['api']}/events/filter", json=query, timeout=10).json()["events"]):
+        assert time.monotonic() < deadline, "no loraforge.adapter.* event on the server"
+        time.sleep(1)
+    [event] = events
+    assert event["event"] in {"loraforge.adapter.promoted", "loraforge.adapter.rejected"}
+    assert event["resource"]["loraforge.domain"] == DOMAIN and event["payload"]["run_id"] == run_id
 
 
 # ------------------------------------------------------------------------------------------- the Prefect UI
