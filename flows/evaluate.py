@@ -127,7 +127,13 @@ def headline(per_set: dict[str, dict]) -> dict:
 
 @flow(name="evaluate-adapter", log_prints=True)
 def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> dict:
-    """Score base model, candidate adapter and current champion on the same held-out and golden items."""
+    """Score base model, candidate adapter and current champion on the same held-out and golden items.
+
+    Args:
+        run_id: The stored run whose test split is used (see `loraforge runs ls`).
+        adapter_id: The candidate adapter (see `loraforge adapters ls`).
+        home: State directory (default: $LORAFORGE_HOME, else ./.loraforge on the worker).
+    """
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     cand = store.get_adapter(h.db, adapter_id)

@@ -45,7 +45,19 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
     Rerun: with ``parent_run_id`` a new run reuses what that run stored before ``from_stage`` (teacher cache,
     request outcomes, snapshot, adapter, evaluations), applies ``overrides`` to its config and runs the rest.
     Continue: with the id of a stored run, it runs that run's stages ``from_stage``..``to_stage`` (the CLI's
-    stage commands). One run per domain at a time: a second one waits for the domain lock."""
+    stage commands). One run per domain at a time: a second one waits for the domain lock.
+
+    Args:
+        domain: The domain to distill: a file under configs/domains/.
+        profile: tiny (tests: 300 requests, 8 steps), quick (1,000 requests) or full (30,000).
+        teacher: Overrides the domain's teacher: grammar (offline) or openai (any OpenAI-compatible URL).
+        run_id: Id of the new run (default: time-domain-random), or of a stored run to continue.
+        overrides: Dotted config keys, e.g. {"training.train_on": "deployment", "dataset.n_requests": 500}.
+        home: State directory (default: $LORAFORGE_HOME, else ./.loraforge on the worker).
+        parent_run_id: Rerun: the stored run whose results before from_stage are reused.
+        from_stage: The first stage to run.
+        to_stage: The last stage to run.
+    """
     h = Home.from_env(home)
     overrides = {**(overrides or {}), **({"teacher.provider": teacher} if teacher else {})}
     plan = plan_run(h, domain, profile, overrides, run_id=run_id, parent_run_id=parent_run_id,

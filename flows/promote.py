@@ -17,6 +17,7 @@ from prefect.events import emit_event
 
 from flows._common import run_config
 from flows.evaluate import evaluate_adapter
+from schemas.config import DomainName
 from schemas.run import Home
 from tasks import registry, store
 
@@ -99,9 +100,17 @@ def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None
 
 
 @flow(name="promote-adapter", log_prints=True)
-def promote_adapter(domain: str, adapter_id: str, force: bool = False, reason: str | None = None,
+def promote_adapter(domain: DomainName, adapter_id: str, force: bool = False, reason: str | None = None,
                     home: str | None = None) -> dict:
-    """``loraforge promote``: run the gate for an adapter (or, with ``force`` and a reason, promote it anyway)."""
+    """``loraforge promote``: run the gate for an adapter (or, with ``force`` and a reason, promote it anyway).
+
+    Args:
+        domain: The adapter's domain.
+        adapter_id: The adapter to gate (see `loraforge adapters ls`).
+        force: Promote without running the gate (needs a reason).
+        reason: Why a forced promotion is right; recorded in the registry.
+        home: State directory (default: $LORAFORGE_HOME, else ./.loraforge on the worker).
+    """
     h = Home.from_env(home)
     registry.reconcile(h.db, h.adapters, domain)
     adapter = store.get_adapter(h.db, adapter_id)
@@ -123,8 +132,13 @@ def promote_adapter(domain: str, adapter_id: str, force: bool = False, reason: s
 
 
 @flow(name="rollback-adapter", log_prints=True)
-def rollback_adapter(domain: str, home: str | None = None) -> dict:
-    """``loraforge rollback``: restore the previous champion (one transaction + atomic pointer)."""
+def rollback_adapter(domain: DomainName, home: str | None = None) -> dict:
+    """``loraforge rollback``: restore the previous champion (one transaction + atomic pointer).
+
+    Args:
+        domain: The domain whose champion is rolled back.
+        home: State directory (default: $LORAFORGE_HOME, else ./.loraforge on the worker).
+    """
     h = Home.from_env(home)
     promotion = registry.rollback(h.db, h.adapters, domain)
     restored, retired = promotion["adapter_id"], promotion["previous_adapter_id"]

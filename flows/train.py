@@ -45,7 +45,17 @@ def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_
 
     ``training`` defaults to the domain YAML's ``training:`` section for the profile, with ``overrides``
     (dotted keys such as ``{"training.sft.max_steps": 50}``) applied. A rerun with the same ``output_uri``
-    resumes from the last checkpoint there, or returns at once if that adapter is already complete."""
+    resumes from the last checkpoint there, or returns at once if that adapter is already complete.
+
+    Args:
+        dataset_uri: The Parquet snapshot directory (path or fsspec URL) to train on.
+        domain: The domain whose training recipe applies.
+        base_model: A student name from configs/students/, a Hugging Face model id or a local path.
+        output_uri: Where the adapter, its checkpoints and metrics.json are written.
+        profile: The profile whose training overrides apply: tiny, quick or full.
+        training: A complete training recipe (default: the domain file's training section).
+        overrides: Dotted keys applied to the recipe, e.g. {"training.sft.max_steps": 50}.
+    """
     if training is not None and overrides:
         raise ValueError("pass either training (a full TrainingConfig) or overrides (dotted keys), not both")
     training = training or load_domain(domain, profile, overrides).training
