@@ -147,7 +147,8 @@ def test_deploy_all_registers_a_deployment_per_domain_and_training_on_the_gpu_po
         assert d.parameters["domain"] == domain and d.work_pool_name == "local-process"
         assert d.schedules and not any(s.active for s in d.schedules), "schedules ship inactive"
     assert deployments["train-adapter/train-adapter"].work_pool_name == "gpu"
-    assert {"evaluate-adapter/evaluate-adapter", "gate-and-promote/promote"} <= set(deployments)
+    assert {"evaluate-adapter/evaluate-adapter", "promote-adapter/promote", "rollback-adapter/rollback"} <= set(
+        deployments)
     schema = deployments[f"distill-to-adapter/{DOMAIN}"].parameter_openapi_schema
     assert DOMAIN in schema["properties"]["domain"]["enum"], "the UI form offers the domains as choices"
     assert "tiny" in str(schema["properties"]["profile"]), "and the profiles"
@@ -262,12 +263,15 @@ def test_prefect_ui_shows_the_run_its_quality_report_loss_curve_and_gate_decisio
 
     client, ui = team["client"], team["ui"]
     train = client.read_deployment_by_name("train-adapter/train-adapter")
+    pipeline = client.read_deployment_by_name(f"distill-to-adapter/{DOMAIN}")
     train_run = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[train.id])))[0]
     pages = {  # the default (V2) UI, as a newcomer opening the server's address sees it
         "ui-flow-run": (f"{ui}/v2/runs/flow-run/{finished_run.id}?tab=SubflowRuns",
                         ["Completed", finished_run.name, "Work Pool local-process", "generate-examples",
                          "train-adapter", "evaluate-adapter", "gate-and-promote"]),
         "ui-training-run": (f"{ui}/v2/runs/flow-run/{train_run.id}", ["Completed", "train-adapter", "Work Pool gpu"]),
+        "ui-run-form": (f"{ui}/v2/deployments/deployment/{pipeline.id}/run",  # "Run" → "Custom run"
+                        ["Parameters", "domain", "The domain to distill", "profile", "overrides"]),
     }
     artifacts = client.read_artifacts()  # this server has seen one pipeline run
     for key, shot, expect in [("validation", "ui-quality-report", ["requested", "accepted", "quarantined"]),
