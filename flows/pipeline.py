@@ -96,6 +96,7 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
         gen = stage("generate", generate_examples, run_id, home=str(h.root))    # teacher → raw cache
         counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
+        summary.quality = counts.get("quality")  # data-quality report (None when validation was reused)
         manifest = stage("snapshot", snapshot_dataset, run_id, home=str(h.root))  # examples → Parquet
         summary.dataset_id = manifest["dataset_id"]
         if isinstance(gen, dict) and gen.get("budget_exhausted") and not plan.reuses("generate"):

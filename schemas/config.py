@@ -44,7 +44,7 @@ class TaskConfig(Strict):
     """What the student learns: the kind, its dialect and the fixed prompt the student sees."""
 
     kind: Literal["regex"] = "regex"
-    dialect: Literal["python"] = "python"
+    dialect: Literal["python", "re2"] = "python"  # python: stdlib `re`; re2: google-re2 (linear time)
     match: Literal["full"] = "full"
     # Ends on a newline so the prompt is a token-boundary prefix of prompt+completion.
     prompt_template: str = "regex: {description}\n"
@@ -121,13 +121,37 @@ class TeacherConfig(Strict):
 
 
 class ValidationConfig(Strict):
-    """What an example must satisfy to be accepted."""
+    """What an example must satisfy to be accepted (checks and reason codes: tasks/validate.py)."""
 
-    min_positives: int = Field(3, ge=1)
-    min_negatives: int = Field(3, ge=1)
+    # terse-output rule: the completion is only the regex; ``strip_and_flag`` removes fences, quotes, slashes,
+    # a "Regex:" preamble or edge blanks instead of rejecting, and the example records that it was normalised
+    terse: Literal["reject", "strip_and_flag"] = "reject"
+    # house style
     max_regex_length: int = Field(200, gt=0)
+    anchoring: Literal["any", "forbidden", "required"] = "any"  # required = ^…$ around the whole pattern
+    forbid: list[Literal["lookaround", "backreference", "atomic", "capturing_group"]] = Field(default_factory=list)
+    class_spelling: Literal["any", "shorthand", "explicit"] = "any"  # shorthand: \d not [0-9]; explicit: reverse
+    # example strings and description
+    min_positives: int = Field(1, ge=1)
+    min_negatives: int = Field(1, ge=1)
+    min_description_chars: int = Field(3, ge=1)
     max_description_chars: int = Field(300, gt=0)
+    # time limits (worker processes are killed past them)
     match_timeout_s: float = Field(2.0, gt=0)
+    redos_timeout_s: float = Field(1.0, gt=0)
+    # dedup and decontamination
+    max_per_equivalence_class: int = Field(5, ge=1)  # paraphrases of one regex survive, no regex dominates
+    eval_sets: list[str] = Field(default_factory=list)  # extra JSONL evaluation sets besides configs/golden/
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ValidationConfig:
+        if self.min_description_chars > self.max_description_chars:
+            raise ValueError("min_description_chars must be <= max_description_chars")
+        return self
+
+    def style(self) -> dict:
+        """The house-style rules as the matcher worker reads them."""
+        return {"forbid": list(self.forbid), "anchoring": self.anchoring, "class_spelling": self.class_spelling}
 
 
 class DatasetConfig(Strict):

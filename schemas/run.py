@@ -62,6 +62,7 @@ class RunSummary(BaseModel):
     status: RunStatus
     counts: Counts = Counts()
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
+    quality: dict | None = None  # validation's data-quality report: acceptance rate, reasons, topics, lengths
     dataset_id: str | None = None
     adapter: AdapterRef = AdapterRef()
     eval: dict = Field(default_factory=lambda: {"base": None, "candidate": None, "champion": None})

@@ -780,3 +780,15 @@ def teacher_batches(db: str | Path, run_id: str | None = None) -> list[dict]:
         con.execute(SCHEMA)
         sql = "SELECT * FROM teacher_batches" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at"
         return _rows(con, sql, [run_id] if run_id else [])
+
+
+# ------------------------------------------------------------------------------------ validation (issue 5)
+# An accepted example records what the validator did to it (e.g. "normalised" by the terse rule's strip_and_flag).
+SCHEMA += "ALTER TABLE examples ADD COLUMN IF NOT EXISTS flags VARCHAR[];\n"
+
+
+def run_request_outcomes(db: str | Path, run_id: str) -> list[dict]:
+    """Every request of a run with its outcome, topic and reasons (the quality report's rows)."""
+    with connect(db, read_only=True) as con:
+        return _rows(con, "SELECT request_hash, idx, topic, outcome, reasons FROM run_requests WHERE run_id = ?"
+                          " ORDER BY idx", [run_id])

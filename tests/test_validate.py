@@ -17,6 +17,14 @@ def reasons(raws, cfg):
     return [v.reasons for v in validate_rows(raws, cfg)]
 
 
+def strict_cfg(**overrides):
+    """regex-python with at least three positives and negatives per example."""
+    from schemas.config import load_domain
+
+    return load_domain("regex-python", "tiny", {"validation.min_positives": 3, "validation.min_negatives": 3,
+                                                **overrides})
+
+
 def test_a_correct_example_is_accepted_with_prompt_and_bare_completion(domain_cfg):
     (v,) = validate_rows([row()], domain_cfg)
     assert v.accepted and v.reasons == []
@@ -25,7 +33,7 @@ def test_a_correct_example_is_accepted_with_prompt_and_bare_completion(domain_cf
     assert v.prompt == domain_cfg.task.prompt_template.format(description=desc)
 
 
-def test_each_kind_of_bad_row_gets_its_reason_code(domain_cfg):
+def test_each_kind_of_bad_row_gets_its_reason_code():
     raws = [
         "this is not json",
         json.dumps({"regex": "a"}),                        # no description
@@ -37,7 +45,7 @@ def test_each_kind_of_bad_row_gets_its_reason_code(domain_cfg):
         row(neg=("12-ab", "123-AB", "555-xy")),             # a negative that matches
         row(regex="x" * 500, pos=("x" * 500,) * 3),         # too long
     ]
-    assert reasons(raws, domain_cfg) == [
+    assert reasons(raws, strict_cfg()) == [
         ["malformed_output"], ["malformed_output"], ["not_terse"], ["edge_whitespace"], ["compile_error"],
         ["too_few_positives"], ["positive_mismatch"], ["negative_match"], ["regex_too_long"],
     ]
