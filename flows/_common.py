@@ -229,13 +229,17 @@ def domain_lock(h: Home, domain: str, run_id: str, timeout_s: float | None = Non
         os.close(fd)  # closing the descriptor releases the flock
 
 
+def dask_requested(cfg: DomainConfig) -> bool:
+    """Whether generation should run its batches on Dask (``LORAFORGE_TASK_RUNNER`` or ``teacher.task_runner``)."""
+    return (os.environ.get("LORAFORGE_TASK_RUNNER") or cfg.teacher.task_runner) == "dask"
+
+
 def with_task_runner(flow_obj, cfg: DomainConfig):
     """The flow with the task runner the config or ``LORAFORGE_TASK_RUNNER`` asks for (``dask``: a LocalCluster).
 
     The default (``thread``) returns the flow unchanged. ``dask`` needs the ``dask`` extra (prefect-dask);
     ``LORAFORGE_DASK_WORKERS`` sets the LocalCluster's worker processes (default 2)."""
-    choice = os.environ.get("LORAFORGE_TASK_RUNNER") or getattr(cfg.teacher, "task_runner", "thread")
-    if choice != "dask":
+    if not dask_requested(cfg):
         return flow_obj
     try:
         from prefect_dask import DaskTaskRunner
@@ -245,7 +249,7 @@ def with_task_runner(flow_obj, cfg: DomainConfig):
     address = os.environ.get("LORAFORGE_DASK_ADDRESS")  # an existing cluster (dask-scheduler) instead of a local one
     runner = DaskTaskRunner(address=address) if address else DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"})
     return flow_obj.with_options(task_runner=runner)
 
 

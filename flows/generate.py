@@ -21,7 +21,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows._common import progress_bar, run_config
+from flows._common import dask_requested, progress_bar, run_config
 from schemas.example import TeacherCall, TeacherRequest
 from schemas.run import Home
 from tasks import store
@@ -61,6 +61,38 @@ def call_teacher_batch_api(teacher, requests: list[TeacherRequest], db: str, run
     return _tally(runner.run(requests, budget))
 
 
+@task(name="answer-batch", cache_policy=NO_CACHE, tags=["teacher"], retries=2, retry_delay_seconds=[2, 10])
+def answer_batch(teacher, requests: list[dict]) -> list[dict]:
+    """Ask the teacher one batch on a task-runner worker (e.g. Dask); returns the raw answers, stores nothing.
+
+    Requests and answers travel as plain dicts (they cross process boundaries)."""
+    calls = teacher.complete_batch([TeacherRequest.model_validate(r) for r in requests])
+    return [c.model_dump() for c in calls]
+
+
+def answer_on_dask(teacher, todo: list[TeacherRequest], size: int, db: str, budget: Budget) -> dict:
+    """All batches at once on the flow's task runner (a Dask cluster); each answer is stored as it arrives.
+
+    Workers only talk to the teacher; this process is the one DuckDB writer. A spending cap needs one shared
+    budget, which separate worker processes cannot share, so caps require the default runner."""
+    if budget.limited:
+        raise ValueError("teacher.max_cost_usd / teacher.max_requests need the default task runner "
+                         "(teacher.task_runner: thread): Dask workers cannot share one budget")
+    futures = [(todo[i:i + size], answer_batch.submit(teacher, [r.model_dump() for r in todo[i:i + size]]))
+               for i in range(0, len(todo), size)]
+    totals = {"ok": 0, "failed": 0, "attempts": 0, "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+    with progress_bar(f"generate ({teacher.name}, dask)", len(todo)) as advance:
+        for batch, fut in futures:
+            calls = [TeacherCall.model_validate(c) for c in fut.result()]
+            store.upsert_teacher_calls(db, calls_table(batch, calls))
+            tally = _tally(calls)
+            tally.pop("not_sent")
+            for k in totals:
+                totals[k] += tally[k]
+            advance(len(batch))
+    return totals
+
+
 @flow(name="generate-examples", log_prints=True)
 def generate_examples(run_id: str, home: str | None = None) -> dict:
     """Plan the run's teacher requests and fetch every one not already cached, within the budget."""
@@ -82,8 +114,12 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
     sent = {"ok": 0, "failed": 0, "attempts": 0, "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
     unsent: list[str] = []
     done = 0
+    if dask_requested(cfg):  # scale-out: every batch on the flow's Dask cluster; answers stored here (one writer)
+        for k, v in answer_on_dask(teacher, todo, size, str(h.db), budget).items():
+            sent[k] += v
+        done = len(todo)
     with progress_bar(f"generate ({teacher.name}{', batch API' if batch_api else ''})", len(todo)) as advance:
-        for start in range(0, len(todo), size):
+        for start in range(done, len(todo), size):
             if budget.exhausted:
                 break
             batch = todo[start:start + size]

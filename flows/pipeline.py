@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from flows._common import StageRangeEnd, compact_result, domain_lock, plan_run, prepare_run, reused_output
+from flows._common import (
+    StageRangeEnd,
+    compact_result,
+    domain_lock,
+    plan_run,
+    prepare_run,
+    reused_output,
+    with_task_runner,
+)
 from flows.evaluate import evaluate_adapter
 from flows.generate import BudgetExhausted, generate_examples
 from flows.promote import gate_and_promote
@@ -24,7 +32,7 @@ from flows.validate import snapshot_dataset, validate_examples
 from schemas.config import DomainName, Profile
 from schemas.example import content_hash
 from schemas.run import Counts, Home, RunSummary
-from tasks import store
+from tasks import storage, store
 from tasks.student import resolve_base_model
 
 Stage = Literal["generate", "validate", "snapshot", "train", "evaluate", "promote"]
@@ -93,7 +101,7 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
     held.enter_context(domain_lock(h, domain, run_id))  # released in `finally` below
     try:
         prepare_run(h, plan)  # the run row; a rerun's copy of its parent's request outcomes
-        gen = stage("generate", generate_examples, run_id, home=str(h.root))    # teacher → raw cache
+        gen = stage("generate", with_task_runner(generate_examples, cfg), run_id, home=str(h.root))  # teacher → cache
         counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
         summary.quality = counts.get("quality")  # data-quality report (None when validation was reused)
@@ -118,6 +126,10 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
                 "train_json": (adapter_dir / "metrics.json").read_text(),
             })
             store.set_run_outputs(h.db, run_id, adapter_id=adapter_id)
+            if url := storage.storage_url(cfg):  # publish the adapter files to the configured fsspec URL too
+                uri = storage.put_dir(adapter_dir, storage.join(url, "adapters", domain, adapter_id))
+                store.set_adapter_uri(h.db, adapter_id, uri)
+                store.record_stage(h.db, run_id, "publish", "completed", result={"adapter_uri": uri})
         summary.adapter.id, summary.adapter.status = adapter_id, store.get_adapter(h.db, adapter_id)["status"]
 
         evals = stage("evaluate", evaluate_adapter, run_id, adapter_id, home=str(h.root))  # base/candidate/champion

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from flows._common import run_config
 from schemas.config import DomainConfig
 from schemas.run import Home
-from tasks import dataset, store
+from tasks import dataset, storage, store
 from tasks.validate import load_eval_items, quality_markdown, quality_report, validation_tables
 
 
@@ -51,7 +51,8 @@ def snapshot_dataset(run_id: str, home: str | None = None) -> dict:
     """Freeze the run's accepted examples as a content-addressed Parquet snapshot."""
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
-    manifest = dataset.write_snapshot(store.run_examples(h.db, run_id), cfg.name, h.datasets)
+    manifest = dataset.write_snapshot(store.run_examples(h.db, run_id), cfg.name, h.datasets,
+                                      storage_url=storage.storage_url(cfg))  # + an fsspec URL when configured
     store.record_dataset(h.db, {
         "dataset_id": manifest["dataset_id"], "domain": cfg.name, "run_id": run_id, "path": manifest["path"],
         "n_train": manifest["counts"]["train"], "n_val": manifest["counts"]["val"],

@@ -78,6 +78,8 @@ class TeacherConfig(Strict):
 
     provider: Literal["grammar", "openai"] = "grammar"
     model: str = "grammar-v1"
+    # batches on a Dask LocalCluster (prefect-dask, the `dask` extra) instead of in-process; LORAFORGE_TASK_RUNNER wins
+    task_runner: Literal["thread", "dask"] = "thread"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = Field(0.8, ge=0, le=2)
@@ -160,6 +162,8 @@ class DatasetConfig(Strict):
     n_requests: int = Field(30_000, gt=0)
     val_fraction: float = Field(0.02, ge=0, lt=0.5)
     test_fraction: float = Field(0.05, gt=0, lt=0.5)
+    # also publish snapshots and adapters to this fsspec URL (s3://…, file://…); LORAFORGE_STORAGE_URL wins
+    storage_url: str | None = None
 
 
 class LoraSettings(Strict):

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.example import content_hash
+from tasks import storage
 
 SPLITS = ("train", "val", "test")
 COLUMNS = ["example_id", "prompt", "completion", "description", "positives", "negatives", "topic"]
@@ -25,15 +26,18 @@ def dataset_id_of(domain: str, examples: pa.Table) -> str:
     return "ds-" + content_hash("dataset", domain, pairs, n=16)
 
 
-def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path) -> dict:
-    """Write train/val/test Parquet files and a manifest; returns the manifest (idempotent)."""
+def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path, storage_url: str | None = None) -> dict:
+    """Write train/val/test Parquet files and a manifest; returns the manifest (idempotent).
+
+    With ``storage_url`` (an fsspec URL, see tasks/storage.py) the snapshot is also published to
+    ``<storage_url>/datasets/<dataset_id>/`` and the manifest records that ``uri``."""
     if examples.num_rows == 0:
         raise ValueError(f"no accepted examples for domain {domain!r}: nothing to snapshot")
     dataset_id = dataset_id_of(domain, examples)
     out = Path(datasets_dir) / dataset_id
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
-        return json.loads(manifest_path.read_text())
+        return _publish(json.loads(manifest_path.read_text()), out, storage_url)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -51,8 +55,25 @@ def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path) -> dict:
     if out.exists():  # a partial snapshot from a crashed run: replace it
         shutil.rmtree(out)
     tmp.replace(out)
+    return _publish(manifest, out, storage_url)
+
+
+def _publish(manifest: dict, local_dir: Path, storage_url: str | None) -> dict:
+    """Copy the snapshot to ``<storage_url>/datasets/<id>/`` (once per URL); the manifest records the uri."""
+    if not storage_url:
+        return manifest
+    uri = storage.join(storage_url, "datasets", manifest["dataset_id"])
+    if manifest.get("uri") == uri and storage.exists(storage.join(uri, "manifest.json")):
+        return manifest
+    manifest = {**manifest, "uri": uri}
+    (local_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    storage.put_dir(local_dir, uri)
     return manifest
 
 
 def read_split(dataset_dir: str | Path, split: str) -> pa.Table:
+    """One split of a snapshot, from a local directory or an fsspec URL."""
+    if storage.is_url(dataset_dir):
+        with storage.open_file(storage.join(str(dataset_dir), f"{split}.parquet")) as f:
+            return pq.read_table(f)
     return pq.read_table(Path(dataset_dir) / f"{split}.parquet")

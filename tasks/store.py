@@ -782,6 +782,16 @@ def teacher_batches(db: str | Path, run_id: str | None = None) -> list[dict]:
         return _rows(con, sql, [run_id] if run_id else [])
 
 
+# adapters published to an fsspec URL (tasks/storage.py) keep that URL next to the local path
+SCHEMA += "ALTER TABLE adapters ADD COLUMN IF NOT EXISTS uri VARCHAR;\n"
+
+
+def set_adapter_uri(db: str | Path, adapter_id: str, uri: str) -> None:
+    with connect(db) as con:
+        con.execute("ALTER TABLE adapters ADD COLUMN IF NOT EXISTS uri VARCHAR")
+        con.execute("UPDATE adapters SET uri = ?, updated_at = ? WHERE adapter_id = ?", [uri, now(), adapter_id])
+
+
 # ------------------------------------------------------------------------------------ validation (issue 5)
 # An accepted example records what the validator did to it (e.g. "normalised" by the terse rule's strip_and_flag).
 SCHEMA += "ALTER TABLE examples ADD COLUMN IF NOT EXISTS flags VARCHAR[];\n"
