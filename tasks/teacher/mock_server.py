@@ -9,17 +9,18 @@ Knobs: latency (``fixed`` | ``uniform`` | ``lognormal`` around ``latency_s``), a
 (429 with ``Retry-After`` once more than ``rate_limit_rpm`` requests arrive in a sliding window), and faults
 drawn per request from a seeded RNG with a rate per kind (``faults={"500": 0.02, "reset": 0.02, …}``):
 
-- transport and status: ``429`` (Retry-After 0), ``500``, ``timeout`` (answers only after ``timeout_sleep_s``,
-  past the client's timeout), ``reset`` (TCP reset before any byte), ``truncated`` (half the body, then close);
+- transport and status: ``429`` (Retry-After 0), ``500``, ``timeout`` (no answer for ``timeout_sleep_s``,
+  past the client's timeout, then the connection drops), ``reset`` (TCP reset before any byte),
+  ``truncated`` (half the body, then close);
 - content, delivered as a normal 200: ``malformed`` (not JSON), ``preamble`` (prose before the JSON),
   ``fence`` (JSON in a ``` fence), ``redos`` (a catastrophic-backtracking regex), ``wrong_positive`` (a
   listed positive the regex does not match).
 
 Counters: ``requests_received`` (every chat request), ``responses_ok`` (200s delivered in full) and
-``delivered`` (request key → number of 200s delivered in full; the key is ``request_key(messages)``), so a test
-can prove that no fully delivered answer was ever asked for again. ``GET /mock/stats`` returns them as JSON
-(for a server running in another process). The ``Authorization`` header is accepted (optionally checked) and
-never logged.
+``delivered`` (request key → number of 200s delivered in full; the key is ``request_key(messages)``), so a
+test can prove that no fully delivered answer was ever asked for again (``resent_after_delivery`` counts the
+cases). ``GET /mock/stats`` returns them as JSON (for a server running in another process). The
+``Authorization`` header is accepted (optionally checked) and never logged.
 
     with MockTeacherServer(latency_s=0.01) as server:
         cfg = TeacherConfig(provider="openai", model="mock", base_url=server.base_url)
@@ -140,6 +141,7 @@ class MockTeacherServer:
         self.responses_ok = 0
         self.delivered: collections.Counter[str] = collections.Counter()
         self.received: collections.Counter[str] = collections.Counter()
+        self.resent_after_delivery = 0
         self.faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self.rate_limited = 0  # 429s because the sliding-window limit was exceeded (not injected faults)
         self.arrivals: list[float] = []
@@ -156,7 +158,7 @@ class MockTeacherServer:
         rpm = (len(arr) - 1) / (arr[-1] - arr[0]) * 60 if len(arr) > 1 and arr[-1] > arr[0] else None
         out = {"requests_received": self.requests_received, "responses_ok": self.responses_ok,
                "faults": self.faults, "rate_limited": self.rate_limited, "observed_rpm": rpm,
-               "distinct_requests": len(self.received),
+               "distinct_requests": len(self.received), "resent_after_delivery": self.resent_after_delivery,
                "max_full_deliveries": max(self.delivered.values(), default=0),
                "batches_created": self.batches_created, "batch_lines": sum(self.batch_lines.values())}
         if full:
@@ -246,6 +248,8 @@ class MockTeacherServer:
                                "invalid_request_error", "messages")
         key = request_key(messages)
         self.received[key] += 1
+        if self.delivered[key]:
+            self.resent_after_delivery += 1  # asked again although a full 200 had already been delivered
         if self.reject_response_format and body.get("response_format") is not None:
             rf_type = body["response_format"].get("type") if isinstance(body["response_format"], dict) else None
             return self._error(400, f"response_format of type {rf_type!r} is not supported by this model",
@@ -264,8 +268,9 @@ class MockTeacherServer:
             return self._error(500, "the mock teacher had an internal error", "server_error")
         if fault == "reset":
             return self._reset_connection(request)
-        if fault == "timeout":
-            await asyncio.sleep(self.timeout_sleep_s)
+        if fault == "timeout":  # a hung upstream: no answer within timeout_sleep_s, then the connection drops
+            await asyncio.sleep(self.timeout_sleep_s)  # (a half-closed socket may still look alive: never answer)
+            return self._reset_connection(request)
         content = _content_for(str(user), fault if fault in CONTENT_FAULTS else None)
         payload = json.dumps(self._completion(body, messages, content)).encode()
         if fault == "truncated":
