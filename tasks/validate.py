@@ -68,6 +68,7 @@ class Verdict:
     canonical: str | None = None
     signature: str | None = None
     width: tuple[int, int] | None = None
+    seconds: float = 0.0  # worker time on this row's regex checks
 
 
 def parse_output(raw: str | None) -> TeacherOutput:
@@ -165,7 +166,7 @@ def validate_outputs(outputs: list[TeacherOutput | None], cfg: DomainConfig, *,
     for i, res in zip(to_check, checks, strict=True):
         v, out = verdicts[i], verdicts[i].output
         v.reasons += res.reasons
-        v.canonical, v.signature, v.width = res.canonical, res.signature, res.width
+        v.canonical, v.signature, v.width, v.seconds = res.canonical, res.signature, res.width, res.seconds
         if len(v.completion) > v_cfg.max_regex_length:
             v.reasons.append("regex_too_long")
         if not res.reasons and given[i]:
@@ -435,7 +436,8 @@ def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls
                                  ("created_at", pa.timestamp("us")), ("flags", pa.list_(pa.string()))])
     return {"run_requests": pa.Table.from_pylist(outcomes),
             "examples": pa.Table.from_pylist(examples, schema=schema_examples),
-            "quarantine": pa.Table.from_pylist(quarantine)}
+            "quarantine": pa.Table.from_pylist(quarantine),
+            "max_example_s": max((v.seconds for v in verdicts.values()), default=0.0)}
 
 
 def _histogram(values: list[int], edges: tuple[int, ...]) -> dict[str, int]:

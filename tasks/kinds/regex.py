@@ -73,6 +73,7 @@ class Answer:
     reply: object = None
     timed_out: bool = False
     phase: str = "check"
+    seconds: float = 0.0  # time the worker spent on this request
 
 
 # ---------------------------------------------------------------------------------------- worker pool
@@ -117,22 +118,24 @@ def _run_chunk(requests: list[str], setup: list[str], timeout_s: float) -> list[
         feeder.start()
         lines = _Lines(proc)
         try:
-            pending_setup, phase = len(setup), "check"
-            deadline = time.monotonic() + _START_S + timeout_s
+            pending_setup, phase, fresh = len(setup), "check", True  # fresh: the next line paid for start-up
+            started = time.monotonic()
+            deadline = started + _START_S + timeout_s
             while len(answers) < len(requests):
                 line = lines.read(deadline)
-                if line is None:
-                    answers.append(Answer(timed_out=True, phase=phase))  # stalled (or died) on this item
+                if line is None:  # stalled (or died) on this item
+                    answers.append(Answer(timed_out=True, phase=phase, seconds=time.monotonic() - started))
                     break
                 msg = json.loads(line)
                 if msg == "M":
                     phase = "match"
                     continue
+                t = time.monotonic()
                 if pending_setup:
                     pending_setup -= 1
                 else:
-                    answers.append(Answer(msg))
-                phase, deadline = "check", time.monotonic() + timeout_s
+                    answers.append(Answer(msg, seconds=0.0 if fresh else t - started))
+                phase, started, deadline, fresh = "check", t, t + timeout_s, False
         finally:
             proc.kill()
             proc.wait()
@@ -239,7 +242,8 @@ class FullCheck:
     error: str | None = None
     signature: str | None = None
     canonical: str | None = None
-    width: tuple[int, int] | None = None
+    width: tuple | None = None  # (min length, max length, first chars, last chars, alphabet): bucket key
+    seconds: float = 0.0
 
 
 def check_examples(items: list[Item], dialect: str, style: dict, timeout_s: float, redos_timeout_s: float,
@@ -256,10 +260,11 @@ def check_examples(items: list[Item], dialect: str, style: dict, timeout_s: floa
     out = []
     for a in answers:
         if a.timed_out:
-            out.append(FullCheck(["match_timeout" if a.phase == "match" else "redos_stress"]))
+            out.append(FullCheck(["match_timeout" if a.phase == "match" else "redos_stress"], seconds=a.seconds))
         elif not isinstance(a.reply, dict) or "r" not in a.reply:
             out.append(FullCheck(["compile_error"], error=str(a.reply)))
         else:
             r = a.reply
-            out.append(FullCheck(r["r"], r["p"], r["n"], r["e"], r["s"], r["c"], tuple(r["w"]) if r["w"] else None))
+            out.append(FullCheck(r["r"], r["p"], r["n"], r["e"], r["s"], r["c"], tuple(r["w"]) if r["w"] else None,
+                                 a.seconds))
     return out

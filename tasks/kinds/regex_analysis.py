@@ -123,13 +123,37 @@ def _children(op, av):
     return []
 
 
-def walk(seq):
+def _memo(name: str):
+    """Cache a per-subtree fact on the parse-tree object itself (trees are parsed once per regex)."""
+    def deco(fn):
+        def wrapper(seq):
+            try:
+                return seq.__dict__[name]
+            except (KeyError, AttributeError):
+                value = fn(seq)
+                if hasattr(seq, "__dict__"):
+                    seq.__dict__[name] = value
+                return value
+        wrapper.__name__ = fn.__name__
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+    return deco
+
+
+def _walk(seq):
     for op, av in seq:
         yield op, av
         for child in _children(op, av):
-            yield from walk(child)
+            yield from _walk(child)
 
 
+@_memo("_lf_walk")
+def walk(seq) -> list:
+    """Every (op, av) node of the tree, depth first."""
+    return list(_walk(seq))
+
+
+@_memo("_lf_nullable")
 def nullable(seq) -> bool:
     return all(_node_nullable(op, av) for op, av in seq)
 
@@ -150,6 +174,7 @@ def _node_nullable(op, av) -> bool:
     return True  # AT, ASSERT, ASSERT_NOT, GROUPREF_EXISTS
 
 
+@_memo("_lf_first")
 def first(seq) -> int:
     m = 0
     for op, av in seq:
@@ -159,6 +184,7 @@ def first(seq) -> int:
     return m
 
 
+@_memo("_lf_last")
 def last(seq) -> int:
     m = 0
     for op, av in reversed(list(seq)):
@@ -190,6 +216,16 @@ def _node_first(op, av, edge=first) -> int:
 
 def _node_last(op, av) -> int:
     return _node_first(op, av, last)
+
+
+def alphabet(seq) -> int:
+    """Every character some node can consume (equal for equivalent patterns whose parts can all match)."""
+    m = 0
+    for op, av in walk(seq):
+        a = atom_mask(op, av)
+        if a is not None:
+            m |= a
+    return m
 
 
 def width(seq) -> tuple[int, int]:
@@ -306,11 +342,16 @@ def _contains(seq, target) -> bool:
     return any(node is target for node in _iter_nodes(seq))
 
 
-def _iter_nodes(seq):
+def _iter_nodes_gen(seq):
     for node in seq:
         yield node
         for child in _children(*node):
-            yield from _iter_nodes(child)
+            yield from _iter_nodes_gen(child)
+
+
+@_memo("_lf_nodes")
+def _iter_nodes(seq) -> list:
+    return list(_iter_nodes_gen(seq))
 
 
 ATTACK_LENGTHS = (8, 12, 16, 20, 24, 32, 64, 256)

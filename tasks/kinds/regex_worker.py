@@ -108,18 +108,21 @@ def redos(regex: str, dialect: str, budget_s: float, seq=None, pat=None) -> str 
 def full(regex, dialect, style, positives, negatives, budget_s, want_sig) -> dict:
     out = {"r": [], "p": 0, "n": 0, "e": None, "s": None, "c": None, "w": None}
     try:
+        seq = ra.parse(regex)
+    except Exception:  # RE2-only syntax (\z, [[:alpha:]], \pL) may still compile there; tree checks are skipped
+        seq = None
+    try:
+        if dialect == "python" and seq is not None and (regex, dialect) not in _CACHE:
+            _CACHE[(regex, dialect)] = re._compiler.compile(seq, seq.state.flags)  # parse once, compile the tree
         pat = compile_in(regex, dialect)
     except Exception as e:
         out["r"], out["e"] = ["compile_error"], (str(e) or type(e).__name__)[:300]
         return out
-    try:
-        seq = ra.parse(regex)
-    except Exception:  # RE2-only syntax (\z, [[:alpha:]], \pL): compiled fine, the tree checks are skipped
-        seq = None
     if seq is not None:
         out["r"] = ra.style_reasons(seq, SimpleNamespace(**style))
         out["c"] = ra.canonical(regex, seq)
-        out["w"] = list(ra.width(seq))
+        out["w"] = [*ra.width(seq), format(ra.first(seq), "x"), format(ra.last(seq), "x"),
+                    format(ra.alphabet(seq), "x")]  # language invariants: the dedup bucket key
     else:
         out["c"] = f"raw:{regex}"
     if out["r"]:
