@@ -153,8 +153,8 @@ def test_doctor_finds_duplicate_keys_in_a_file_that_lost_its_constraints(home):
     with duckdb.connect(str(home.db)) as con:  # fault injection: a file whose examples lost their primary key
         con.execute(store.SCHEMA.replace("example_id VARCHAR PRIMARY KEY", "example_id VARCHAR"))
         con.register("_e", _examples({"e1": "h1"}))
-        con.execute("INSERT INTO examples SELECT * FROM _e")
-        con.execute("INSERT INTO examples SELECT * FROM _e")
+        con.execute("INSERT INTO examples BY NAME SELECT * FROM _e")
+        con.execute("INSERT INTO examples BY NAME SELECT * FROM _e")
     assert _failed(check_home(home))["duplicate_keys"] == "duplicated keys per table: {'examples': 1}"
 
 

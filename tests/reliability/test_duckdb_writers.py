@@ -62,13 +62,13 @@ def _per_run(db, prefix: str, n: int) -> list[int]:
 def test_two_writer_processes_take_turns_and_every_transaction_lands_once(home):
     store.init_db(home.db)
     start_at = str(time.time() + 3)  # both start together, after their imports
-    procs = [_py(WRITER, str(home.db), name, "25", "40", start_at) for name in ("a", "b")]
+    procs = [_py(WRITER, str(home.db), name, "12", "40", start_at) for name in ("a", "b")]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     figures = [json.loads(o[0].splitlines()[-1]) for o in outs]
-    assert store.table_count(home.db, "teacher_calls") == 2 * 25 * 40
-    assert store.table_count(home.db, "examples") == 2 * 25 * 40
-    assert _per_run(home.db, "a", 25) == _per_run(home.db, "b", 25) == [40] * 25
+    assert store.table_count(home.db, "teacher_calls") == 2 * 12 * 40
+    assert store.table_count(home.db, "examples") == 2 * 12 * 40
+    assert _per_run(home.db, "a", 12) == _per_run(home.db, "b", 12) == [40] * 12
     report = check_home(home)
     assert report["ok"], report
     print("RELIABILITY " + json.dumps({"scenario": "two writers", "writers": figures}))
