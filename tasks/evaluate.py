@@ -179,22 +179,28 @@ def generate(model, tok, prompts: list[str], *, batch_size: int, max_new_tokens:
 
 def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[str], *, batch_size: int,
                       max_new_tokens: int, parity_n: int, progress=None) -> dict:
-    """Generate for every prompt with the adapter merged; first, on ``parity_n`` prompts, check that the merged
-    model answers exactly as the unmerged adapter does (serving parity)."""
+    """Generate for every prompt with the adapter merged; on the first ``parity_n`` prompts, check that the merged
+    model answers exactly as the unmerged adapter does (serving parity). The parity sample is generated merged as
+    its own batch, exactly as unmerged, and those outputs are reused for the evaluation (no extra pass)."""
     model, tok = _load(base_model, adapter_dir)
-    parity = None
+    parity, head = None, 0
+    t0 = time.perf_counter()
     if adapter_dir and parity_n:
-        sample = prompts[:parity_n]
+        head = min(parity_n, len(prompts))
+        sample = prompts[:head]
         unmerged, _, _ = generate(model, tok, sample, batch_size=batch_size, max_new_tokens=max_new_tokens)
         model = model.merge_and_unload()
-        merged, _, _ = generate(model, tok, sample, batch_size=batch_size, max_new_tokens=max_new_tokens)
-        agree = sum(a == b for a, b in zip(unmerged, merged, strict=True))
-        parity = {"n": len(sample), "agree": agree, "rate": round(agree / len(sample), 4) if sample else 1.0}
-    elif adapter_dir:
-        model = model.merge_and_unload()
-    t0 = time.perf_counter()
-    texts, n_tokens, latency = generate(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                        progress=progress)
+        t0 = time.perf_counter()
+        first = generate(model, tok, sample, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+        agree = sum(a == b for a, b in zip(unmerged, first[0], strict=True))
+        parity = {"n": head, "agree": agree, "rate": round(agree / head, 4) if head else 1.0}
+    else:
+        if adapter_dir:
+            model = model.merge_and_unload()
+        first = ([], [], [])
+    rest = generate(model, tok, prompts[head:], batch_size=batch_size, max_new_tokens=max_new_tokens,
+                    progress=progress)
+    texts, n_tokens, latency = (a + b for a, b in zip(first, rest, strict=True))
     return {"texts": texts, "n_tokens": n_tokens, "latency": latency,
             "generate_seconds": round(time.perf_counter() - t0, 3), "parity": parity}
 
