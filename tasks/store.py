@@ -382,9 +382,11 @@ _DOCTOR_SQL = {
     "adapters_without_dataset": (
         "SELECT a.adapter_id, a.dataset_id FROM adapters a LEFT JOIN datasets d USING (dataset_id)"
         " WHERE d.dataset_id IS NULL ORDER BY 1"),
-    "evaluations_without_items": (
+    "evaluations_without_items": (  # an evaluation of an empty set (metrics n = 0) rightly has none
         "SELECT v.eval_id, v.role, v.model_ref FROM evaluations v"
-        " WHERE NOT EXISTS (SELECT 1 FROM evaluation_items i WHERE i.eval_id = v.eval_id) ORDER BY 1"),
+        " WHERE NOT EXISTS (SELECT 1 FROM evaluation_items i WHERE i.eval_id = v.eval_id)"
+        " AND coalesce(TRY_CAST(json_extract(v.metrics_json, '$.n') AS INTEGER), 1)"
+        " + coalesce(TRY_CAST(json_extract(v.metrics_json, '$.n_excluded') AS INTEGER), 0) > 0 ORDER BY 1"),
     "evaluation_items_without_evaluation": (
         "SELECT i.eval_id, count(*) AS n FROM evaluation_items i"
         " WHERE NOT EXISTS (SELECT 1 FROM evaluations v WHERE v.eval_id = i.eval_id) GROUP BY 1 ORDER BY 1"),

@@ -82,6 +82,9 @@ def healthy(home) -> Home:
                             pa.Table.from_pylist([{"eval_id": "ev-1", "example_id": "e1", "topic": "text",
                                                    "output": "\\d+", "compiled": True, "semantic_ok": True,
                                                    "exact": True, "output_tokens": 2}]))
+    store.record_evaluation(home.db, {"eval_id": "ev-golden", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
+                                      "role": "candidate", "dataset_id": "ds-1", "eval_set": "golden",
+                                      "metrics_json": json.dumps({"n": 0, "n_excluded": 0})}, pa.table({}))
     _promote(home, "ad-1", path)
     store.finish_run(home.db, "r1", "completed", {"counts": {"requested": 3, "accepted": 2, "quarantined": 1,
                                                              "failed": 0}, "dataset_id": "ds-1",
