@@ -71,6 +71,10 @@ def main() -> None:
     gen_s = time.perf_counter() - t0
     eval_items = load_eval_items(cfg)
 
+    import pyarrow as pa
+
+    pa.Table.from_pylist([{"t": store.now()}])  # pyarrow imports pandas on its first datetime: a one-off start-up cost
+
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "loraforge.duckdb"
         store.init_db(db)
