@@ -55,6 +55,10 @@ def test_fake_api_key_is_absent_from_every_byte_the_runs_leave_behind(tmp_path):
     assert sum(store.doctor_find_text(home.db, "Authorization=").values()) > 0  # echoed errors were recorded
     assert home_after_bad > 0  # the 401s were recorded (scrubbed) before the good run replaced them with ok
 
+    # two whole pipeline runs wrote only into $LORAFORGE_HOME and PREFECT_HOME: the cwd stays empty
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs", "cwd", "home", "prefect"]
+
     outputs = [good, bad, *reads]
     roots = [home.root, tmp_path / "prefect", cwd]
     planted = tmp_path / "prefect" / "positive-control.txt"   # the search itself must be able to find it
