@@ -166,7 +166,7 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
     """``SFTConfig`` from the YAML's ``sft:`` keys plus what the hardware decides (bf16, pinned memory)."""
     from trl import SFTConfig
 
-    kw = dict(sft)
+    kw = {"save_strategy": "steps", **sft}
     if not evaluate:
         kw.update(eval_strategy="no", load_best_model_at_end=False)
     if kw.get("padding_free"):
@@ -183,7 +183,7 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
         output_dir=str(output_dir), **kw,
         bf16=cuda,  # TRL defaults to bf16=True; CPU trains in fp32
         completion_only_loss=True, packing=False,
-        save_strategy="steps", report_to="none", disable_tqdm=not progress,
+        report_to="none", disable_tqdm=not progress,
         dataloader_pin_memory=cuda, include_num_input_tokens_seen="non_padding",
         metric_for_best_model="eval_loss" if kw.get("eval_strategy") != "no" else None, greater_is_better=False,
     )

@@ -1,0 +1,305 @@
+"""Training throughput of loraforge's LoRA/QLoRA path: train tokens/s, step time, peak memory, MFU, and the
+projected time for the seed team's workload (30k examples × 3 epochs).
+
+    python bench/train_throughput.py                    # CPU: the tiny student, fp32 LoRA (~1-2 min)
+    python bench/train_throughput.py --sweep            # CPU: also the length-grouping variant
+
+On CUDA it builds a 7B-shaped model from a real architecture config (``--arch qwen2.5-7b`` default, or
+``llama-2-7b``: the published dimensions are written below; random init, since no weights can be downloaded),
+saves it in bf16, reloads it in NF4 4-bit (double quantization, bf16 compute) through ``tasks.train``'s own
+``load_base_model`` (so ``prepare_model_for_kbit_training`` runs exactly as in production), attaches LoRA r=16
+on all linear layers and trains on 30k synthetic prompt/completion rows with realistic lengths through TRL's
+``SFTTrainer`` (completion-only loss), as ``tasks.train.train_lora`` does. A GPU host without network, with
+torch/transformers/peft/accelerate installed (see /work/shared/GPU.md), needs trl, datasets and bitsandbytes as
+wheels brought along, downloaded on a networked machine for its Python (3.12) first:
+
+    pip download --no-deps --python-version 3.12 --only-binary=:all: --platform manylinux_2_24_x86_64 \\
+        -d wheels trl==1.16.0 datasets==5.2.0 bitsandbytes==0.50.2 "dill<0.4.2" "multiprocess<0.70.20"
+    python3 -m pip install --no-index --no-deps wheels/*.whl    # on the GPU host, from the repo root
+    python3 bench/train_throughput.py --sweep                   # ~6-9 min on an H100: build, save, 4-bit load, sweep
+
+Figures (all measured on this run, never estimated):
+
+- ``train_tokens_per_s``: non-padding input tokens (prompt + completion + EOS) per second of optimizer-step
+  time, after ``--warmup`` steps; evaluation and checkpointing are off in the bench.
+- ``step_s``: mean seconds per optimizer step; ``tokens_per_step``: mean non-padding tokens per micro-step.
+- ``peak_mem_gb``: ``torch.cuda.max_memory_allocated`` over model load + training (GiB); on CPU the process's
+  peak resident set size.
+- ``mfu``: ``train_tokens_per_s × flops_per_token / peak``, with ``flops_per_token = 4·N + 2·N_trainable``
+  (``6·N + …`` with gradient checkpointing), N = weights of every matmul (all ``nn.Linear`` incl. lm_head, by
+  shape), see ``tasks.train.flops_per_token``; peak = dense bf16 datasheet figure (H100/H200 SXM 989.4 TFLOP/s).
+  Null on CPU (``achieved_tflops`` is reported instead).
+- ``projected_30k_x3_minutes``: 3 × 30,000 × mean tokens per example ÷ ``train_tokens_per_s`` ÷ 60 (optimizer
+  steps only: excludes model load, evaluation and saving).
+
+Results are appended to ``bench/results/train_throughput.json`` (one object per measured configuration); the
+last line printed is one JSON object with the best configuration's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from tasks import train as T  # noqa: E402  (imports only the standard library at module level)
+
+RESULTS = REPO / "bench" / "results" / "train_throughput.json"
+WORKLOAD_EXAMPLES, WORKLOAD_EPOCHS = 30_000, 3
+
+# Published architecture dimensions (config.json of the hub repos), random init.
+ARCHS = {
+    "qwen2.5-7b": {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                   "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                   "max_position_embeddings": 32768, "rope_theta": 1_000_000.0, "rms_norm_eps": 1e-6,
+                   "tie_word_embeddings": False, "hidden_act": "silu"},
+    "llama-2-7b": {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                   "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32000,
+                   "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+                   "hidden_act": "silu"},
+}
+# Lengths of a prompt→regex example for a 7B BPE tokenizer: ~80 tokens (/work/shared/GPU.md): prompt (template +
+# description) ~N(52, 14), completion (the regex) ~N(27, 10); the EOS TRL appends makes ~80.
+PROMPT_LEN, COMPLETION_LEN = (52, 14, 16, 120), (27, 10, 4, 80)  # mean, sd, min, max
+
+
+def word_tokenizer(vocab_size: int):
+    """A word-level tokenizer whose every word is one token: exact, controlled sequence lengths, no download."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials)} | {f"w{i}": i for i in range(len(specials), vocab_size)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>")
+
+
+def synthetic_rows(n: int, vocab_size: int, seed: int = 0) -> list[dict]:
+    """Prompt/completion rows of realistic token lengths (see PROMPT_LEN / COMPLETION_LEN)."""
+    rng = random.Random(seed)
+
+    def length(spec):
+        mean, sd, lo, hi = spec
+        return max(lo, min(hi, round(rng.gauss(mean, sd))))
+
+    def words(k):
+        return " ".join(f"w{rng.randrange(4, vocab_size)}" for _ in range(k))
+
+    return [{"prompt": words(length(PROMPT_LEN)), "completion": " " + words(length(COMPLETION_LEN))}
+            for _ in range(n)]
+
+
+def build_7b(arch: str, model_dir: Path) -> Path:
+    """Random-init the architecture in bf16 on the GPU and save it (reused if already there)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if (model_dir / "config.json").exists():
+        return model_dir
+    spec = dict(ARCHS[arch])
+    config = AutoConfig.for_model(spec.pop("model_type"), **spec, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    tmp = model_dir.with_name(model_dir.name + ".tmp")
+    model.save_pretrained(tmp)
+    del model
+    torch.cuda.empty_cache()
+    tmp.replace(model_dir)
+    return model_dir
+
+
+def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool) -> list[dict]:
+    """What the libraries let us tune: examples per micro-step (→ tokens per micro-step), length grouping vs
+    random order, gradient checkpointing, attention kernel, Liger's fused layer kernels."""
+    if not cuda:
+        base = {"per_device_train_batch_size": 32, "train_sampling_strategy": "random",
+                "gradient_checkpointing": False, "attn_implementation": None}
+        return [base] + ([{**base, "train_sampling_strategy": "group_by_length"}] if sweep else [])
+    base = {"per_device_train_batch_size": 96, "train_sampling_strategy": "group_by_length",
+            "gradient_checkpointing": False, "attn_implementation": "sdpa"}
+    if not sweep:
+        return [base]
+    grid = [
+        {**base, "per_device_train_batch_size": 48},                      # ~3.8k tokens per micro-step
+        base,                                                              # ~7.7k
+        {**base, "train_sampling_strategy": "random"},                     # padding cost of random order
+        {**base, "per_device_train_batch_size": 192, "gradient_checkpointing": True},  # ~15k, recompute
+        {**base, "per_device_train_batch_size": 144},                     # ~11.5k without checkpointing (may OOM)
+    ]
+    if have_liger:
+        grid.append({**base, "use_liger_kernel": True})
+    if have_flash:  # padding-free needs flash attention (varlen kernels); the model is reloaded for it
+        grid.append({**base, "attn_implementation": "flash_attention_2", "padding_free": True})
+    return grid
+
+
+def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: str, steps: int, warmup: int,
+            workdir: Path) -> tuple[dict, object]:
+    """Train ``warmup + steps`` optimizer steps with one configuration; figures over the last ``steps``."""
+    import torch
+    from transformers import TrainerCallback
+
+    sft = {"max_steps": warmup + steps, "learning_rate": 2e-4, "lr_scheduler_type": "constant",
+           "per_device_train_batch_size": cfg["per_device_train_batch_size"], "max_length": 256,
+           "logging_steps": max(1, steps // 4), "seed": 0, "save_strategy": "no", "save_total_limit": None,
+           "eval_strategy": "no", "gradient_checkpointing": cfg["gradient_checkpointing"],
+           "train_sampling_strategy": cfg["train_sampling_strategy"], "padding_free": cfg.get("padding_free", False),
+           "use_liger_kernel": cfg.get("use_liger_kernel", False), "dataloader_num_workers": 2 if cuda else 0}
+    args = T.sft_config(workdir / "ckpt", sft, cuda=cuda, evaluate=False, progress=False)
+    lora = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+    if not cuda:  # the tiny random-init student trains its embeddings and head too (configs/domains)
+        lora["modules_to_save"] = ["embed_tokens", "lm_head"]
+    n_matmul = T.matmul_params(model)
+    throughput = T.throughput_callback(T.peak_bf16_flops(device_name) if cuda else None)
+    mark: dict = {}
+
+    class AfterWarmup(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == warmup:
+                mark.update(seconds=throughput.step_seconds, tokens=state.num_input_tokens_seen, steps=throughput.steps)
+
+    trainer = T.build_trainer(model, tokenizer, train_ds, None, args, lora, [throughput, AfterWarmup()])
+    n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    throughput.flops_per_token = T.flops_per_token(n_matmul, n_trainable,
+                                                   gradient_checkpointing=cfg["gradient_checkpointing"])
+    trainer.train()
+    tokens = throughput._last_tokens - mark["tokens"]
+    seconds = throughput.step_seconds - mark["seconds"]
+    n_steps = throughput.steps - mark["steps"]
+    figures = throughput.rate(tokens, seconds)
+    peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else T._peak_mem_gb(False)
+    result = {
+        **figures, "step_s": round(seconds / n_steps, 4), "tokens_per_step": round(tokens / n_steps, 1),
+        "peak_mem_gb": peak, "flops_per_token": throughput.flops_per_token,
+        "matmul_params": n_matmul, "trainable_params": n_trainable, "measured_steps": n_steps,
+        "optim": str(args.optim.value if hasattr(args.optim, "value") else args.optim),
+    }
+    base = trainer.model.unload()  # LoRA layers out: the same 4-bit base serves the next configuration
+    if cfg["gradient_checkpointing"]:
+        base.gradient_checkpointing_disable()
+    del trainer
+    return result, base
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", default="qwen2.5-7b", choices=sorted(ARCHS), help="CUDA: architecture to build")
+    p.add_argument("--sweep", action="store_true", help="measure every configuration, not just the default")
+    p.add_argument("--steps", type=int, default=None, help="measured optimizer steps per configuration")
+    p.add_argument("--warmup", type=int, default=None, help="unmeasured steps first")
+    p.add_argument("--examples", type=int, default=None, help="synthetic rows (CUDA default 30,000)")
+    p.add_argument("--workdir", default=None, help="where the built model is saved (reused between runs)")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results/train_throughput.json")
+    a = p.parse_args()
+
+    import importlib.util
+
+    import torch
+    from datasets import Dataset
+
+    cuda = torch.cuda.is_available()
+    device_name = torch.cuda.get_device_name(0) if cuda else "cpu"
+    steps = a.steps or (20 if cuda else 30)
+    warmup = a.warmup if a.warmup is not None else (5 if cuda else 5)
+    workdir = Path(a.workdir or tempfile.mkdtemp(prefix="loraforge-bench-"))
+    t_start = time.perf_counter()
+
+    if cuda:
+        model_dir = build_7b(a.arch, workdir / a.arch)
+        vocab = ARCHS[a.arch]["vocab_size"]
+        model_name = f"{a.arch} shape, random init, NF4 4-bit (double quant), bf16 compute"
+    else:
+        from tasks.student import resolve_base_model
+
+        model_dir = Path(resolve_base_model("tiny-llama", workdir / "models"))
+        vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+        model_name = "tiny-llama student (configs/students/tiny-llama.yaml), fp32"
+    tokenizer = word_tokenizer(vocab)
+    n_rows = a.examples or (WORKLOAD_EXAMPLES if cuda else 2_000)
+    rows = synthetic_rows(n_rows, vocab)
+    train_ds = Dataset.from_list(rows)
+    tokens_per_example = (sum(len(r["prompt"].split()) + len(r["completion"].split()) for r in rows) / n_rows) + 1
+
+    have_flash = cuda and importlib.util.find_spec("flash_attn") is not None
+    have_liger = cuda and importlib.util.find_spec("liger_kernel") is not None
+    grid = configurations(cuda, a.sweep, have_flash, have_liger)
+    bnb = T.bnb_kwargs({"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+                        "bnb_4bit_compute_dtype": "bfloat16"}, cuda) if cuda else None
+
+    def load(attn):
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        return T.load_base_model(str(model_dir), cuda=cuda, bnb=bnb, attn_implementation=attn)
+
+    t_load = time.perf_counter()
+    model, loaded_attn = load(grid[0]["attn_implementation"]), grid[0]["attn_implementation"]
+    load_s = round(time.perf_counter() - t_load, 1)
+    versions = T._versions() | {"python": sys.version.split()[0], "flash_attn": have_flash, "liger_kernel": have_liger}
+    entries = []
+    for cfg in grid:
+        if cfg["attn_implementation"] != loaded_attn:
+            del model
+            gc.collect()
+            model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
+        settings = {**cfg, "model": model_name, "lora": "r16 alpha32 all-linear", "examples": n_rows,
+                    "mean_tokens_per_example": round(tokens_per_example, 1), "warmup_steps": warmup,
+                    "completion_only_loss": True}
+        entry = {"device": device_name, "bench": "train_throughput", "settings": settings, "versions": versions,
+                 "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_load_s": load_s}
+        try:
+            figures, model = measure(model, tokenizer, train_ds, cfg, cuda=cuda, device_name=device_name,
+                                     steps=steps, warmup=warmup, workdir=workdir)
+        except torch.cuda.OutOfMemoryError as e:
+            entry.update(train_tokens_per_s=None, mfu=None, peak_mem_gb=None, projected_30k_x3_minutes=None,
+                         error=f"CUDA out of memory: {str(e)[:200]}")
+            gc.collect()
+            torch.cuda.empty_cache()
+            del model
+            model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
+        else:
+            tps = figures["train_tokens_per_s"]
+            projected = WORKLOAD_EPOCHS * WORKLOAD_EXAMPLES * tokens_per_example / tps / 60 if tps else None
+            entry.update(figures, projected_30k_x3_minutes=None if projected is None else round(projected, 1))
+        entry.update(load_average_1m=round(os.getloadavg()[0], 1), cpu_count=os.cpu_count())  # a shared box?
+        entries.append(entry)
+        print(json.dumps({k: entry.get(k) for k in ("train_tokens_per_s", "mfu", "step_s", "peak_mem_gb",
+                                                    "projected_30k_x3_minutes")} | {"config": cfg}), flush=True)
+        if cuda:
+            torch.cuda.empty_cache()
+
+    measured = [e for e in entries if e.get("train_tokens_per_s")]
+    best = max(measured, key=lambda e: e["train_tokens_per_s"]) if measured else entries[-1]
+    for e in entries:
+        e["best_of_run"] = e is best
+    if not a.no_record:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+        RESULTS.write_text(json.dumps(existing + entries, indent=2) + "\n")
+    summary = {"bench": "train_throughput", "device": device_name, "configs_measured": len(measured),
+               "wall_s": round(time.perf_counter() - t_start, 1),
+               **{k: best.get(k) for k in ("train_tokens_per_s", "step_s", "tokens_per_step", "mfu", "achieved_tflops",
+                                           "peak_mem_gb", "projected_30k_x3_minutes")},
+               "best_settings": {k: best["settings"][k] for k in ("per_device_train_batch_size",
+                                                                  "train_sampling_strategy", "gradient_checkpointing",
+                                                                  "attn_implementation")}}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
