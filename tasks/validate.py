@@ -238,8 +238,12 @@ def _agree(a: _Node, b: _Node, cache: dict) -> bool:
             and all(pb.fullmatch(s) for s in a.positives) and not any(pb.fullmatch(s) for s in a.negatives))
 
 
-def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bool = False) -> list[int]:
-    """Class id per node: same canonical spelling, or DFA-equivalent within a bucket of equal behaviour."""
+def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bool = False,
+                        anchors: int = 0) -> list[int]:
+    """Class id per node: same canonical spelling, or DFA-equivalent within a bucket of equal behaviour.
+
+    With ``anchors = k`` only pairs involving one of the first k nodes are compared (decontamination asks
+    "equivalent to an evaluation item?", not "equivalent to each other?")."""
     parent = list(range(len(nodes)))
 
     def find(i: int) -> int:
@@ -258,7 +262,8 @@ def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bo
         reps_by_bucket[n.bucket].append(i)
     cache: dict = {}
     pairs = [(i, j) for reps in reps_by_bucket.values() if len(reps) > 1
-             for k, i in enumerate(reps) for j in reps[k + 1:] if _agree(nodes[i], nodes[j], cache)]
+             for k, i in enumerate(reps) for j in reps[k + 1:]
+             if (not anchors or i < anchors) and _agree(nodes[i], nodes[j], cache)]
     results = kind.equivalence_batch([(nodes[i].regex, nodes[j].regex) for i, j in pairs], dialect)
     for (i, j), (verdict, _) in zip(pairs, results, strict=True):
         if verdict == "equivalent" or (undecided_joins and verdict == "undecided"):
@@ -330,7 +335,8 @@ def decontaminate(verdicts: list[Verdict], eval_items: list[dict], cfg: DomainCo
     golden = [_Node(it["completion"], it["positives"], it["negatives"], c.canonical or f"raw:{it['completion']}",
                     (c.signature, tuple(c.width) if c.width else None))
               for it, c in zip(eval_items, checks, strict=True)]
-    classes = equivalence_classes(golden + [_node(v) for v in live], cfg.task.dialect, undecided_joins=True)
+    classes = equivalence_classes(golden + [_node(v) for v in live], cfg.task.dialect, undecided_joins=True,
+                                  anchors=len(golden))
     tainted = set(classes[: len(golden)])
     for v, c in zip(live, classes[len(golden):], strict=True):
         if c in tainted:

@@ -382,23 +382,25 @@ def attack_strings(seq, lengths=ATTACK_LENGTHS) -> list[list[str]]:
 
 
 def witness_strings(regex: str) -> list[str]:
-    """A few strings near the pattern's language: its shortest match, pumped repeats, and one-char edits."""
+    """Strings at the edge of the pattern's language: its shortest match, each repeat pumped to 0-5 and to
+    its bounds ±1, and one-character edits — behavioural probes that tell most inequivalent patterns apart."""
     try:
         seq = parse(regex)
     except re.error:
         return []
     base = _gen(seq)
-    out = {base, base + "a", base[1:], base[:-1], "", "a", "0"}
-    for node in list(_iter_nodes(seq))[:12]:
-        op, av = node
-        if op in _REPEATS:
-            unit = _gen(av[2]) or rep_char(first(av[2]))
-            for k in (0, 1, 2, 3, 5):
-                out.add(_gen(seq, node, unit * k))
-    for s in list(out)[:20]:
+    out = dict.fromkeys([base, base + "a", base[1:], base[:-1], "", "a", "0"])
+    repeats = [node for node in _iter_nodes(seq) if node[0] in _REPEATS][:10]
+    for node in repeats:
+        lo, hi, body = node[1]
+        unit = _gen(body) or rep_char(first(body))
+        counts = {0, 1, 2, 3, 5, lo, lo + 1, max(lo - 1, 0)} | ({hi, hi + 1} if hi != MAXREPEAT else set())
+        for k in sorted(counts):
+            out.setdefault(_gen(seq, node, unit * k))
+    for s in list(out)[:24]:
         for i in range(min(len(s), 6)):
-            out.add(s[:i] + "-" + s[i + 1:])
-    return sorted(out)[:64]
+            out.setdefault(s[:i] + "-" + s[i + 1:])
+    return list(out)[:160]
 
 
 # ------------------------------------------------------------------------------------------ style

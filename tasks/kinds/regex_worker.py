@@ -149,7 +149,8 @@ def _chars(s) -> str:
 
 
 def equiv(a: str, b: str, dialect: str) -> list:
-    """DFA equivalence when both are regular for interegular; else behaviour on shared probes."""
+    """Canonical spelling, then behaviour on probes (witness strings of both + the shared probes), then DFA
+    equivalence with interegular where both are regular; "undecided" when nothing decides."""
     a0, b0 = ra.strip_edge_anchors(a), ra.strip_edge_anchors(b)
     try:
         pa_, pb_ = compile_in(a, dialect), compile_in(b, dialect)
@@ -160,6 +161,10 @@ def equiv(a: str, b: str, dialect: str) -> list:
             return ["equivalent", []]
     except Exception:
         pass
+    probes = sorted(set(ra.witness_strings(a0)) | set(ra.witness_strings(b0)) | set(_PROBES))
+    diff = [s for s in probes if (pa_.fullmatch(s) is None) != (pb_.fullmatch(s) is None)]
+    if diff:  # cheap behavioural difference first: no DFA needed
+        return ["different", diff[:5]]
     try:
         from interegular import REFlags, parse_pattern
         from interegular.fsm import Alphabet
@@ -179,9 +184,7 @@ def equiv(a: str, b: str, dialect: str) -> list:
                 return ["different", diff]
     except Exception:
         pass
-    probes = sorted(set(ra.witness_strings(a0)) | set(ra.witness_strings(b0)) | set(_PROBES))
-    diff = [s for s in probes if (pa_.fullmatch(s) is None) != (pb_.fullmatch(s) is None)]
-    return ["different", diff[:5]] if diff else ["undecided", []]
+    return ["undecided", []]
 
 
 def handle(req: list):
