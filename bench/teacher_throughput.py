@@ -169,8 +169,12 @@ def main() -> None:
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--rpm-requests", type=int, default=600)
     parser.add_argument("--skip-rpm", action="store_true")
+    parser.add_argument("--only-rpm", action="store_true", help="just the rate-limit scenario (no results file)")
     args = parser.parse_args()
 
+    if args.only_rpm:
+        print(json.dumps(rate_limited(args)))
+        return
     from prefect import flow
 
     from schemas.run import Home

@@ -1,8 +1,8 @@
 """Rate limits and the spending cap for teacher calls.
 
 ``RateLimits`` wraps ``aiolimiter.AsyncLimiter`` for requests per minute and tokens per minute. The request
-bucket holds one request, so a limit of 600 RPM sends one request every 100 ms from the start instead of a
-600-request burst followed by silence: a server's sliding window sees the configured rate, never a spike.
+bucket holds at most four requests, so a limit of 600 RPM sends one request every 100 ms from the start instead
+of a 600-request burst followed by silence: a server's sliding window sees the configured rate, never a spike.
 
 ``Budget`` is a hard cap on dollars and requests shared by every batch of a generation. A request may be
 sent only once its worst-case cost (estimated prompt tokens + ``max_tokens`` at the price table's rates) is
@@ -35,8 +35,13 @@ class RateLimits:
     """RPM and TPM limiters for one event loop (create one per ``asyncio.run``)."""
 
     def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        # Requests: a bucket of one, refilled every 60/rpm seconds: evenly spaced sends, never a burst.
-        self.rpm = AsyncLimiter(1, time_period=60 / rpm) if rpm else None
+        # Requests: evenly spaced at 60/rpm seconds, with a bucket of at most 4 requests (one for rpm < 300) so
+        # that a late wake-up on a busy CPU can catch up instead of losing rate; never a larger burst.
+        if rpm:
+            bucket = max(1.0, min(4.0, rpm / 300))
+            self.rpm: AsyncLimiter | None = AsyncLimiter(bucket, time_period=bucket * 60 / rpm)
+        else:
+            self.rpm = None
         # Tokens: a bucket of six seconds' worth, so that one request's prompt + max_tokens always fits.
         self._tpm_capacity = tpm / 10 if tpm else 0.0
         self.tpm = AsyncLimiter(self._tpm_capacity, time_period=6.0) if tpm else None
