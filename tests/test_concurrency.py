@@ -73,6 +73,9 @@ def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_
         else:  # allowed only with a clear message, never a traceback of a damaged store
             assert "error:" in err and ("busy" in err or "locked" in err), err[-3000:]
     assert summaries, [e[-2000:] for _, e in outs]
+    waited = ["waiting for run" in out + err for out, err in outs]
+    print(f"concurrency outcome: exit codes {[p.returncode for p in procs]}, completed {len(summaries)}, "
+          f"waited for the lock {waited}, seconds {[s['seconds']['total'] for s in summaries]}")
     assert all(s["status"] == "completed" for s in summaries)
     if len(summaries) == 2:  # the second waited for the domain lock and said so
         assert "waiting for run" in outs[0][0] + outs[0][1] + outs[1][0] + outs[1][1]
