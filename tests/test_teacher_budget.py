@@ -87,3 +87,6 @@ def test_a_cap_at_30_percent_of_the_estimate_stops_at_or_below_it_and_keeps_a_us
     assert summary["adapter"]["id"] is None  # no training was paid for on a capped run
     print("BUDGET " + json.dumps({"estimate_usd": estimate["cost_usd"], "cap_usd": cap, "spent_usd": round(spent, 6),
                                   "requested": c["requested"], "accepted": c["accepted"], "unsent": len(unsent)}))
+    from tasks.doctor import check_home  # issue 9: `loraforge doctor` finds the store consistent afterwards
+
+    assert check_home(home)["ok"]

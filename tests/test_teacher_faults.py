@@ -65,3 +65,6 @@ def test_with_20_percent_mixed_faults_a_5k_run_completes_and_no_fully_delivered_
                                   "resent_after_full_delivery": stats["resent_after_delivery"],
                                   "faults": stats["faults"], "counts": c, "quarantine_reasons": reasons,
                                   "generate_seconds": gen["seconds"]}))
+    from tasks.doctor import check_home  # issue 9: `loraforge doctor` finds the store consistent afterwards
+
+    assert check_home(home)["ok"]
