@@ -52,7 +52,25 @@ def parse(regex: str):
         return _parser.parse(regex)
 
 
+def _data(seq):
+    """The node list of a parse tree (iterating a SubPattern itself goes through a slow __getitem__)."""
+    return seq.data if hasattr(seq, "data") else seq
+
+
+_CLASS_CACHE: dict[tuple, int] = {}
+
+
 def class_mask(items) -> int:
+    key = tuple(items)
+    m = _CLASS_CACHE.get(key)
+    if m is None:
+        if len(_CLASS_CACHE) > 50_000:
+            _CLASS_CACHE.clear()
+        m = _CLASS_CACHE[key] = _class_mask(items)
+    return m
+
+
+def _class_mask(items) -> int:
     m, neg = 0, False
     for op, av in items:
         if op is C.NEGATE:
@@ -141,7 +159,7 @@ def _memo(name: str):
 
 
 def _walk(seq):
-    for op, av in seq:
+    for op, av in _data(seq):
         yield op, av
         for child in _children(op, av):
             yield from _walk(child)
@@ -155,7 +173,7 @@ def walk(seq) -> list:
 
 @_memo("_lf_nullable")
 def nullable(seq) -> bool:
-    return all(_node_nullable(op, av) for op, av in seq)
+    return all(_node_nullable(op, av) for op, av in _data(seq))
 
 
 def _node_nullable(op, av) -> bool:
@@ -177,7 +195,7 @@ def _node_nullable(op, av) -> bool:
 @_memo("_lf_first")
 def first(seq) -> int:
     m = 0
-    for op, av in seq:
+    for op, av in _data(seq):
         m |= _node_first(op, av)
         if not _node_nullable(op, av):
             break
@@ -187,7 +205,7 @@ def first(seq) -> int:
 @_memo("_lf_last")
 def last(seq) -> int:
     m = 0
-    for op, av in reversed(list(seq)):
+    for op, av in reversed(_data(seq)):
         m |= _node_last(op, av)
         if not _node_nullable(op, av):
             break
@@ -252,7 +270,7 @@ def _variable_edge_repeat(seq, at_end: bool) -> int:
 
 def _branch_overlap(seq) -> bool:
     """Two alternatives (anywhere inside the repeated body, outside deeper repeats) can start alike."""
-    for op, av in seq:
+    for op, av in _data(seq):
         if op is C.BRANCH:
             firsts = [first(b) | (FULL if nullable(b) else 0) for b in av[1]]
             for i in range(len(firsts)):
@@ -307,11 +325,12 @@ def redos_static(regex: str, seq=None) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ strings
-def _gen(seq, target=None, pump: str = "", groups=None) -> str:
-    """The shortest-ish string the sequence matches, with ``target`` (a repeat node) replaced by ``pump``."""
+def _gen(seq, target=None, pump: str = "", groups=None, path=frozenset()) -> str:
+    """The shortest-ish string the sequence matches, with ``target`` (a repeat node) replaced by ``pump``.
+    ``path`` holds the ids of the subtrees that contain the target (computed once by ``_path_to``)."""
     groups = {} if groups is None else groups
     out = []
-    for node in seq:
+    for node in _data(seq):
         op, av = node
         if target is not None and node is target:
             out.append(pump)
@@ -320,30 +339,40 @@ def _gen(seq, target=None, pump: str = "", groups=None) -> str:
         if a is not None:
             out.append(rep_char(a))
         elif op in _REPEATS:
-            inner = _gen(av[2], target, pump, groups)
-            out.append(inner * max(av[0], 1 if target is not None and _contains(av[2], target) else 0))
+            inner = _gen(av[2], target, pump, groups, path)
+            out.append(inner * max(av[0], 1 if id(av[2]) in path else 0))
         elif op is C.SUBPATTERN:
-            s = _gen(av[3], target, pump, groups)
+            s = _gen(av[3], target, pump, groups, path)
             if av[0]:
                 groups[av[0]] = s
             out.append(s)
         elif op is C.ATOMIC_GROUP:
-            out.append(_gen(av, target, pump, groups))
+            out.append(_gen(av, target, pump, groups, path))
         elif op is C.BRANCH:
-            pick = next((b for b in av[1] if target is not None and _contains(b, target)), None)
+            pick = next((b for b in av[1] if id(b) in path), None)
             out.append(_gen(pick if pick is not None else min(av[1], key=lambda b: width(b)[0]), target, pump,
-                            groups))
+                            groups, path))
         elif op is C.GROUPREF:
             out.append(groups.get(av, ""))
     return "".join(out)
 
 
-def _contains(seq, target) -> bool:
-    return any(node is target for node in _iter_nodes(seq))
+def _path_to(seq, target) -> frozenset:
+    """Ids of every subtree on the way from ``seq`` down to the node ``target``."""
+    def walk_(sub, trail):
+        for node in _data(sub):
+            if node is target:
+                return trail
+            for child in _children(*node):
+                found = walk_(child, trail | {id(child)})
+                if found is not None:
+                    return found
+        return None
+    return frozenset(walk_(seq, frozenset()) or ())
 
 
 def _iter_nodes_gen(seq):
-    for node in seq:
+    for node in _data(seq):
         yield node
         for child in _children(*node):
             yield from _iter_nodes_gen(child)
@@ -373,7 +402,7 @@ def attack_strings(seq, lengths=ATTACK_LENGTHS) -> list[list[str]]:
         unit = _gen(body) or rep_char(first(body))
         if not unit:
             continue
-        head, _, tail = _gen(seq, node, _PUMP).partition(_PUMP)
+        head, _, tail = _gen(seq, node, _PUMP, path=_path_to(seq, node)).partition(_PUMP)
         killer = "!" if first(body) >> 0 & 1 else "\x00"
         if len(body) == 1 and atom_mask(*body[0]) is not None:
             continue  # a star over one class is linear by itself; pile-ups of stars are regexploit's findings
@@ -394,9 +423,10 @@ def witness_strings(regex: str) -> list[str]:
     for node in repeats:
         lo, hi, body = node[1]
         unit = _gen(body) or rep_char(first(body))
+        path = _path_to(seq, node)
         counts = {0, 1, 2, 3, 5, lo, lo + 1, max(lo - 1, 0)} | ({hi, hi + 1} if hi != MAXREPEAT else set())
         for k in sorted(counts):
-            out.setdefault(_gen(seq, node, unit * k))
+            out.setdefault(_gen(seq, node, unit * k, path=path))
     for s in list(out)[:24]:
         for i in range(min(len(s), 6)):
             out.setdefault(s[:i] + "-" + s[i + 1:])
@@ -468,7 +498,7 @@ def _esc_mask_uncached(m: int) -> str:
 def _canon_seq(seq) -> list[tuple[str, int, int]]:
     """Items as (body, lo, hi) with consecutive equal bodies folded (``\\d\\d\\d`` == ``\\d{3}``)."""
     items: list[tuple[str, int, int]] = []
-    for op, av in seq:
+    for op, av in _data(seq):
         a = atom_mask(op, av)
         if a is not None:
             item = (_esc_mask(a), 1, 1)
