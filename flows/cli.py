@@ -144,7 +144,7 @@ def validate(
     if run_id:  # the stage form (issue 8): a stored run's cached answers → examples | quarantine
         if file:
             _fail("give either --run RUN_ID (a stored run) or --domain D --file rows.jsonl (your own rows)")
-        _require_run(run_id)
+        _require_open_run(run_id, "validate")
         _run_stages(as_json, run_id=run_id, from_stage="validate", to_stage="validate")
         return
     if not (domain and file):
@@ -379,6 +379,11 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the check
 
 # ------------------------------------------------------------ stage commands, reruns, datasets (issue 8)
 
+class RunnerOpt(StrEnum):
+    thread = "thread"
+    dask = "dask"
+
+
 class StageOpt(StrEnum):
     generate = "generate"
     validate = "validate"
@@ -396,6 +401,15 @@ def _require_run(run_id: str) -> dict:
     row = store.get_run(db, run_id) if db.exists() else None
     if row is None:
         _fail(f"unknown run {run_id!r} in {db.parent}; see `loraforge runs ls`")
+    return row
+
+
+def _require_open_run(run_id: str, stage: str) -> dict:
+    """A stored run that is still being built stage by stage (a finished run is changed only by a rerun)."""
+    row = _require_run(run_id)
+    if row["status"] in ("completed", "budget_exhausted"):
+        _fail(f"run {run_id!r} is {row['status']}; to redo its {stage} stage start a new run from it: "
+              f"`loraforge rerun {run_id} --from {stage}`")
     return row
 
 
@@ -465,6 +479,9 @@ def generate(
     profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k), full (30k)")] = ProfileOpt.full,
     teacher: Annotated[TeacherOpt | None, typer.Option(help="Override the domain's teacher provider")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Continue this stored run instead of a new one")] = None,
+    task_runner: Annotated[RunnerOpt | None, typer.Option(help="dask: spread the batches over a Dask LocalCluster "
+                                                          "(new runs; default: the domain's teacher.task_runner)")
+                           ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show requests, tokens and cost; send nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as one JSON line")] = False,
 ) -> None:
@@ -473,12 +490,12 @@ def generate(
     Without --run it starts a new run of DOMAIN; with --run it fetches what that run still lacks (stored answers
     are never asked again). Next: `loraforge validate --run RUN_ID`."""
     if run_id:
-        row = _require_run(run_id)
+        row = _require_open_run(run_id, "generate")
         if domain and domain != row["domain"]:
             _fail(f"run {run_id!r} is of domain {row['domain']!r}, not {domain!r}")
-        if teacher:
-            _fail(f"run {run_id!r} keeps its teacher; use `loraforge rerun {run_id} --from generate "
-                  f"--set teacher.provider={teacher.value}`")
+        if teacher or task_runner:
+            _fail(f"run {run_id!r} keeps its config; use `loraforge rerun {run_id} --from generate "
+                  "--set teacher.provider=… --set teacher.task_runner=…`")
     elif not domain:
         _fail("say which domain (--domain regex-python) or which stored run to continue (--run RUN_ID)")
     if dry_run:
@@ -493,14 +510,16 @@ def generate(
         est = estimate_generation(cfg, Home.from_env().db)
         _print_json(est) if as_json else err.print(est)
         return
+    overrides = {"teacher.task_runner": task_runner.value} if task_runner else {}
     if not run_id:
-        try:
-            load_domain(domain, profile.value, {"teacher.provider": teacher.value} if teacher else {})
+        try:  # the config is checked before Prefect starts
+            checked = {**overrides, "teacher.provider": teacher.value} if teacher else overrides
+            load_domain(domain, profile.value, checked)
         except ConfigError as e:
             _fail(str(e))
     _run_stages(as_json, domain=domain or "regex-python", profile=profile.value,
                 teacher=teacher.value if teacher else None, run_id=run_id, from_stage="generate",
-                to_stage="generate")
+                to_stage="generate", overrides=overrides or None)
 
 
 @app.command()
@@ -512,7 +531,7 @@ def train(
 
     Uses the run's stored config (training: section). To change the recipe, rerun instead:
     `loraforge rerun RUN_ID --from train --set training.sft.learning_rate=1e-3`."""
-    _require_run(run_id)
+    _require_open_run(run_id, "train")
     _run_stages(as_json, run_id=run_id, from_stage="snapshot", to_stage="train")
 
 
