@@ -38,7 +38,7 @@ def validate_examples(run_id: str, home: str | None = None) -> dict:
     counts = store.run_counts(h.db, run_id)
     quality = quality_report(store.run_request_outcomes(h.db, run_id), store.run_examples(h.db, run_id).to_pylist())
     create_table_artifact(key="validation", table=[counts["counts"]], description=f"Request outcomes, run {run_id}")
-    reasons = [{"reason": k, "rows": v} for k, v in quality["reasons"].items()]
+    reasons = [{"reason": k, "rows": v} for k, v in quality["reasons"].items()] or [{"reason": "(none)", "rows": 0}]
     create_table_artifact(key="quality-reasons", table=reasons, description=f"Quarantine reasons, run {run_id}")
     create_markdown_artifact(key="data-quality", markdown=quality_markdown(quality, run_id),
                              description=f"Data quality, run {run_id}")
