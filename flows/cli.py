@@ -139,8 +139,9 @@ def validate(
 ) -> None:
     """Validate your own JSONL rows with the domain's rules; one verdict per line (lines numbered from 1).
 
-    With --run RUN_ID instead: validate that run's stored teacher answers into examples and quarantine
-    (next: `loraforge train --run RUN_ID`)."""
+    With --run RUN_ID instead: validate that stored run's teacher answers into examples and quarantine.
+
+    (Next for a run: `loraforge train --run RUN_ID`.)"""
     if run_id:  # the stage form (issue 8): a stored run's cached answers → examples | quarantine
         if file:
             _fail("give either --run RUN_ID (a stored run) or --domain D --file rows.jsonl (your own rows)")
@@ -184,8 +185,9 @@ def runs_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
 
 @runs_app.command("show")
 def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one run: each stage (ran, reused from the parent, or failed) with seconds, request counts, dataset,
-    adapter, evaluation and the gate decision. Works while the run is still going."""
+    """Show one run: each stage (ran, reused from its parent, failed) with seconds; counts, evaluation, gate.
+
+    Works while the run is still going."""
     from tasks import store
 
     row = _require_run(run_id)
@@ -487,8 +489,9 @@ def generate(
 ) -> None:
     """Generation only: ask the teacher for the run's examples and store the raw answers.
 
-    Without --run it starts a new run of DOMAIN; with --run it fetches what that run still lacks (stored answers
-    are never asked again). Next: `loraforge validate --run RUN_ID`."""
+    Without --run it starts a new run of DOMAIN; with --run it fetches what that stored run still lacks.
+
+    Answers already stored are never asked again. Next: `loraforge validate --run RUN_ID`."""
     if run_id:
         row = _require_open_run(run_id, "generate")
         if domain and domain != row["domain"]:
@@ -529,8 +532,9 @@ def train(
 ) -> None:
     """Snapshot the run's accepted examples (if not done yet) and train its LoRA adapter.
 
-    Uses the run's stored config (training: section). To change the recipe, rerun instead:
-    `loraforge rerun RUN_ID --from train --set training.sft.learning_rate=1e-3`."""
+    It uses the run's stored config (its training: section). To change the recipe, start a new run from it:
+
+    loraforge rerun RUN_ID --from train --set training.sft.learning_rate=1e-3"""
     _require_open_run(run_id, "train")
     _run_stages(as_json, run_id=run_id, from_stage="snapshot", to_stage="train")
 
@@ -548,8 +552,9 @@ def rerun(
 
     Stages in order: generate, validate, snapshot, train, evaluate, promote.
 
-    Reused from RUN_ID: the teacher cache (--from validate or later sends nothing to the teacher), request outcomes,
-    the dataset snapshot (--from train keeps its dataset_id), the adapter (--from evaluate or promote).
+    Reused from RUN_ID: teacher answers, request outcomes, the snapshot (same dataset_id), the adapter.
+
+    --from validate or later sends nothing to the teacher; --from evaluate or promote keeps the adapter.
 
     The new run records RUN_ID as its parent (see `loraforge runs show NEW_ID`).
 
