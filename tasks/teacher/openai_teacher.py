@@ -250,7 +250,8 @@ class OpenAITeacher:
                     # that chat.completions.create sends, serialised once here; the client would otherwise walk ~40
                     # TypedDict keys and deep-copy the JSON schema per call (~1 ms CPU, a third of a core at 300/s).
                     payload = json.dumps({"model": req.model, "messages": req.messages, **params}).encode()
-                    raw = await client.post("/chat/completions", cast_to=_RawResponse, body=payload)
+                    raw = await client.post("/chat/completions", cast_to=_RawResponse, content=payload,
+                                            options={"headers": {"Content-Type": "application/json"}})
                     body = raw.content
             except openai.APIStatusError as e:
                 status = e.status_code
