@@ -274,7 +274,7 @@ def test_prefect_ui_shows_the_run_its_quality_report_loss_curve_and_gate_decisio
                         ["Parameters", "domain", "The domain to distill", "profile", "overrides"]),
     }
     artifacts = client.read_artifacts()  # this server has seen one pipeline run
-    for key, shot, expect in [("validation", "ui-quality-report", ["requested", "accepted", "quarantined"]),
+    for key, shot, expect in [("data-quality", "ui-quality-report", ["Data quality", "accepted", "reason", "topic"]),
                               ("training", "ui-loss-curve", ["Training", "train loss", "val loss",
                                                              re.compile(r'<img[^>]*alt="[^"]*loss[^"]*"')]),
                               ("gate-decision", "ui-gate-decision", ["Gate:", "check", "threshold"])]:
