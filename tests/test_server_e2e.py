@@ -12,6 +12,7 @@ Set LORAFORGE_UI_SCREENSHOTS=docs to refresh the README's screenshots from this 
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import os
 import re
@@ -58,6 +59,7 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.procs)):  # workers (and their flow runs) before the server
             proc, log = self.procs.pop(name)
+            flow_runs = descendants(proc.pid)  # a process worker starts each flow run in a session of its own
             for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
                 if proc.poll() is not None:
                     break
@@ -69,7 +71,25 @@ class Processes:
                     proc.wait(wait)
                 except subprocess.TimeoutExpired:
                     continue
+            for pid in flow_runs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             log.close()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), whatever session or process group it is in."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -269,7 +289,8 @@ def test_prefect_ui_shows_the_run_its_quality_report_loss_curve_and_gate_decisio
         "ui-flow-run": (f"{ui}/v2/runs/flow-run/{finished_run.id}?tab=SubflowRuns",
                         ["Completed", finished_run.name, "Work Pool local-process", "generate-examples",
                          "train-adapter", "evaluate-adapter", "gate-and-promote"]),
-        "ui-training-run": (f"{ui}/v2/runs/flow-run/{train_run.id}", ["Completed", "train-adapter", "Work Pool gpu"]),
+        "ui-training-run": (f"{ui}/v2/runs/flow-run/{train_run.id}?tab=Artifacts",
+                            ["Completed", "train-adapter", "Work Pool gpu", "Parent Run", finished_run.name]),
         "ui-run-form": (f"{ui}/v2/deployments/deployment/{pipeline.id}/run",  # "Run" → "Custom run"
                         ["Parameters", "domain", "The domain to distill", "profile", "overrides"]),
     }
