@@ -184,7 +184,8 @@ def runs_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
 
 
 @runs_app.command("show")
-def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def runs_show(run_id: Annotated[str, typer.Argument(help="A run id from `loraforge runs ls`")],
+              as_json: Annotated[bool, typer.Option("--json", help="Print the run as one JSON line")] = False) -> None:
     """Show one run: each stage (ran, reused from its parent, failed) with seconds; counts, evaluation, gate.
 
     Works while the run is still going."""
