@@ -68,12 +68,12 @@ Item = tuple[str, list[str], list[str]]
 
 @dataclass(frozen=True)
 class Answer:
-    """One worker reply, or where the worker stalled: ``phase`` is "match" once the item's matching began."""
+    """One worker reply, or where the worker stalled: ``phase`` is "check" inside the ReDoS stress test."""
 
     reply: object = None
     timed_out: bool = False
     phase: str = "check"
-    seconds: float = 0.0  # time the worker spent on this request
+    seconds: float = 0.0  # time the worker spent on this request (measured in the worker)
 
 
 # ---------------------------------------------------------------------------------------- worker pool
@@ -100,6 +100,7 @@ class _Lines:
         while b"\n" not in self.buf:
             if not self.sel.select(max(0.0, deadline - time.monotonic())):
                 return None  # too slow
+            time.sleep(0.001)  # let a few more replies arrive: one wake-up per batch, not per reply
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
                 return None  # the worker died
@@ -118,7 +119,7 @@ def _run_chunk(requests: list[str], setup: list[str], timeout_s: float) -> list[
         feeder.start()
         lines = _Lines(proc)
         try:
-            pending_setup, phase = len(setup), "check"
+            pending_setup, phase = len(setup), "match"
             started = time.monotonic()
             deadline = started + _START_S  # until the worker says it is ready
             while len(answers) < len(requests):
@@ -127,8 +128,8 @@ def _run_chunk(requests: list[str], setup: list[str], timeout_s: float) -> list[
                     answers.append(Answer(timed_out=True, phase=phase, seconds=time.monotonic() - started))
                     break
                 msg = json.loads(line)
-                if msg == "M":
-                    phase = "match"
+                if msg in ("S", "M"):  # the worker entered / left the ReDoS stress test
+                    phase = "check" if msg == "S" else "match"
                     continue
                 if msg == "R":  # the interpreter is up: from here on every request has timeout_s
                     started, deadline = time.monotonic(), time.monotonic() + timeout_s
@@ -137,8 +138,8 @@ def _run_chunk(requests: list[str], setup: list[str], timeout_s: float) -> list[
                 if pending_setup:
                     pending_setup -= 1
                 else:
-                    answers.append(Answer(msg, seconds=t - started))
-                phase, started, deadline = "check", t, t + timeout_s
+                    answers.append(Answer(msg[1], seconds=msg[0]))
+                phase, started, deadline = "match", t, t + timeout_s
         finally:
             proc.kill()
             proc.wait()

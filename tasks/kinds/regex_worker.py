@@ -3,7 +3,9 @@
 A pattern can make Python's ``re`` (and ``interegular``) run for hours, and a C-level match cannot be
 interrupted from inside the process, so every call that touches a user's or a teacher's regex runs here and
 the parent kills this process when one request overruns. Before a request's string matching starts, the
-worker prints ``"M"`` so the parent can tell a stalled ReDoS stress test from a stalled match.
+worker that is about to run a ReDoS stress test prints ``"S"`` first and ``"M"`` after it, so the parent can tell a
+stalled stress test from a stalled match (a stall with no marker is a match). Every reply is
+``[seconds spent, reply]``, timed here so the figure does not depend on when the parent wakes up.
 
 Requests (``[op, ...]``):
 - ``["setup", probes]`` → ``[]``: the shared probe strings for behaviour signatures.
@@ -81,7 +83,20 @@ def stress(pat, seq, budget_s: float) -> bool:
     """True when an attack string takes longer than ``budget_s`` (re-measured once, the machine is noisy),
     or when a family's time grows so fast that its next, longer string would (exponential or cubic+)."""
     fm = pat.fullmatch
-    for family in ra.attack_strings(seq):
+    families = ra.attack_strings(seq)
+    if not families:
+        return False
+    sys.stdout.write('"S"\n')
+    sys.stdout.flush()
+    try:
+        return _stress(fm, families, budget_s)
+    finally:
+        sys.stdout.write('"M"\n')
+        sys.stdout.flush()
+
+
+def _stress(fm, families, budget_s: float) -> bool:
+    for family in families:
         prev = None
         for s in family:
             t = _timed(fm, s)
@@ -136,8 +151,6 @@ def full(regex, dialect, style, positives, negatives, budget_s, want_sig) -> dic
         if reason:
             out["r"] = [reason]
             return out
-    sys.stdout.write('"M"\n')
-    sys.stdout.flush()
     out["p"], out["n"] = _counts(pat, positives, negatives)
     if want_sig:
         out["s"] = _signature(regex, dialect)
@@ -198,7 +211,6 @@ def handle(req: list):
             pat = compile_in(regex, dialect)
         except Exception as e:
             return [False, 0, 0, (str(e) or type(e).__name__)[:300]]
-        sys.stdout.write('"M"\n')
         return [True, *_counts(pat, positives, negatives), None]
     if op == "redos":
         return redos(req[1], req[2], req[3])
@@ -216,11 +228,12 @@ def main() -> None:
     sys.stdout.write('"R"\n')  # ready: the parent's per-request clock starts now, not at interpreter start
     sys.stdout.flush()
     for line in sys.stdin:
+        t0 = time.perf_counter()
         try:
             reply = handle(json.loads(line))
         except Exception as e:  # a bug answers this request; the worker lives on
             reply = {"error": f"{type(e).__name__}: {e}"[:300]}
-        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.write(json.dumps([round(time.perf_counter() - t0, 6), reply]) + "\n")
         sys.stdout.flush()
 
 
