@@ -705,13 +705,13 @@ def integrity_report(db: str | Path) -> dict[str, int]:
 # ------------------------------------------------------------------------------------- teacher (issue 4)
 def mark_unsent(db: str | Path, run_id: str, hashes: list[str], reason: str) -> int:
     """Move planned requests that were never sent (the budget cap stopped them) from ``run_requests`` to
-    ``teacher_unsent`` with the reason, in one transaction: a run's ``requested`` counts only what was asked."""
-    if not hashes:
-        return 0
+    ``teacher_unsent`` with the reason, in one transaction: a run's ``requested`` counts only what was asked.
+    The run's earlier unsent set (from an interrupted attempt) is replaced, so an empty list clears it."""
     with connect(db) as con:
         con.execute(SCHEMA)
         con.register("_wanted", pa.table({"h": pa.array(hashes, pa.string())}))
         con.execute("BEGIN")
+        con.execute("DELETE FROM teacher_unsent WHERE run_id = ?", [run_id])  # a resumed run states its own set
         con.execute("INSERT INTO teacher_unsent (run_id, request_hash, idx, topic, reason, created_at)"
                     " SELECT run_id, request_hash, idx, topic, ?, ? FROM run_requests JOIN _wanted ON request_hash = h"
                     " WHERE run_id = ? ON CONFLICT DO NOTHING", [reason, now(), run_id])
