@@ -133,8 +133,7 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
             done = start + len(batch)
             advance(len(batch))
     unsent += [r.request_hash for r in todo[done:]]
-    if unsent:
-        store.mark_unsent(h.db, run_id, unsent, "budget_exhausted")
+    store.mark_unsent(h.db, run_id, unsent, "budget_exhausted")  # an empty list clears a resumed run's old set
     result = {"planned": len(requests), "cached": len(cached), "sent": len(todo) - len(unsent), **sent,
               "not_sent": len(unsent), "cost_usd": round(sent["cost_usd"], 6),
               "budget_exhausted": budget.exhausted is not None, "budget_cap": budget.exhausted,
