@@ -129,14 +129,15 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
             f" over {boot['n']} paired items; the lower bound must clear {margin:+.4f}",
             delta=boot["delta"], ci=boot["ci"]))
     if gate.max_topic_regression is not None:
+        floor = -gate.max_topic_regression or 0.0  # "or 0.0": no "-0.0" in reports
         if champion is None:
-            checks.append(_skipped("max_topic_regression", -gate.max_topic_regression, "no champion"))
+            checks.append(_skipped("max_topic_regression", floor, "no champion"))
         else:
             topic, worst = _worst_topic(candidate, champion, gate.min_topic_n)
-            checks.append(_check("max_topic_regression", worst, -gate.max_topic_regression,
-                                 worst is None or worst >= -gate.max_topic_regression,
-                                 f"topic {topic!r} regressed by {worst:+.4f} vs the champion (allowed"
-                                 f" {-gate.max_topic_regression:+.4f})" if worst is not None else None, topic=topic))
+            why = (f"topic {topic!r} regressed by {worst:+.4f} vs the champion (allowed {floor:+.4f})"
+                   if worst is not None else None)
+            checks.append(_check("max_topic_regression", worst, floor, worst is None or worst >= floor, why,
+                                 topic=topic))
     if gate.redos_no_worse_than_champion:
         if champion is None:
             checks.append(_skipped("redos_no_worse_than_champion", None, "no champion"))
@@ -145,14 +146,14 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
                                  champion["redos_vulnerable_rate"],
                                  candidate["redos_vulnerable_rate"] <= champion["redos_vulnerable_rate"]))
     if gate.max_golden_regression is not None:
+        floor = -gate.max_golden_regression or 0.0
         cg, hg = candidate.get("golden"), (champion or {}).get("golden")
         if champion is None or not cg or not hg or not cg["n"] or not hg["n"]:
-            checks.append(_skipped("golden_no_regression", -gate.max_golden_regression,
+            checks.append(_skipped("golden_no_regression", floor,
                                    "no champion" if champion is None else "no golden set"))
         else:
             delta = round(cg["semantic_accuracy"] - hg["semantic_accuracy"], 4)
-            checks.append(_check("golden_no_regression", delta, -gate.max_golden_regression,
-                                 delta >= -gate.max_golden_regression,
+            checks.append(_check("golden_no_regression", delta, floor, delta >= floor,
                                  f"golden set regressed: {cg['semantic_accuracy']:.4f} vs the champion's"
                                  f" {hg['semantic_accuracy']:.4f} on {cg['n']} items"))
     failed = [c for c in checks if not c["passed"]]
