@@ -118,5 +118,5 @@ def test_stage_by_stage_then_rerun_from_train_from_the_command_line(home, tmp_pa
     assert [(d["dataset_id"], d["run_id"], d["n_runs"], d["n_adapters"]) for d in datasets] == [
         (tr["dataset_id"], run_id, 2, 2)]
     assert sum(datasets[0][k] for k in ("n_train", "n_val", "n_test")) == c["accepted"]
-    human = cli("runs", "show", child["run_id"], home=home)
+    human = cli("runs", "show", child["run_id"], home=home, env_extra={"COLUMNS": "250"})  # no table wrapping
     assert human.returncode == 0 and f"reused from {run_id}" in human.stderr
