@@ -27,6 +27,7 @@ from schemas.example import content_hash
 from schemas.run import Home
 from tasks import dataset, registry, store
 from tasks import evaluate as ev
+from tasks.kinds import regex as kind
 from tasks.student import resolve_base_model
 
 ITEM_COLUMNS = {"eval_id": pa.string(), "example_id": pa.string(), "topic": pa.string(), "prompt": pa.string(),
@@ -73,9 +74,10 @@ def cache_key(cfg: DomainConfig, ref: str, base_model: str, adapter_dir: str | N
               excluded: list[dict]) -> str:
     """Same model weights + same items + same generation and scoring settings ⇒ same results."""
     return content_hash(ev.EVAL_VERSION, ref, base_model, _weights_signature(adapter_dir), ev.items_signature(kept),
-                        sorted(it["example_id"] for it in excluded), cfg.task.dialect,
+                        sorted(it["example_id"] for it in excluded), cfg.task.dialect, cfg.eval.batch_size,
                         cfg.eval.max_new_tokens, cfg.eval.parity_n, cfg.eval.equivalence_timeout_s,
-                        cfg.validation.match_timeout_s, n=20)
+                        cfg.eval.redos_timeout_s, cfg.validation.match_timeout_s,
+                        getattr(kind, "VALIDATOR_VERSION", None), n=20)
 
 
 @task(name="score-model", cache_policy=NO_CACHE, tags=["evaluate"], retries=0)
