@@ -264,7 +264,7 @@ def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bo
     pairs = [(i, j) for reps in reps_by_bucket.values() if len(reps) > 1
              for k, i in enumerate(reps) for j in reps[k + 1:]
              if (not anchors or i < anchors) and _agree(nodes[i], nodes[j], cache)]
-    results = kind.equivalence_batch([(nodes[i].regex, nodes[j].regex) for i, j in pairs], dialect)
+    results = kind.equivalence_batch([(nodes[i].regex, nodes[j].regex) for i, j in pairs], dialect, timeout_s=0.25)
     for (i, j), (verdict, _) in zip(pairs, results, strict=True):
         if verdict == "equivalent" or (undecided_joins and verdict == "undecided"):
             parent[find(j)] = find(i)

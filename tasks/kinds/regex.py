@@ -218,7 +218,8 @@ def equivalence_batch(pairs: list[tuple[str, str]], dialect: str = "python",
                       timeout_s: float = 0.5) -> list[tuple[str, list[str]]]:
     """``equivalence`` for many pairs in one pool of workers (what scoring and dedup call)."""
     _check_dialect(dialect)
-    answers = run_requests([["equiv", a, b, dialect] for a, b in pairs], timeout_s)
+    workers = min(2, os.cpu_count() or 1) if len(pairs) >= 8 else 1  # a DFA that blows up costs its time limit
+    answers = run_requests([["equiv", a, b, dialect] for a, b in pairs], timeout_s, workers=workers)
     return [("undecided", []) if a.timed_out or not isinstance(a.reply, list) else (a.reply[0], a.reply[1])
             for a in answers]
 

@@ -20,6 +20,7 @@ class. The pieces:
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from re import _constants as C  # noqa: N812 - the stdlib's own parse-tree constants
@@ -410,9 +411,11 @@ def attack_strings(seq, lengths=ATTACK_LENGTHS) -> list[list[str]]:
     return families
 
 
+@functools.lru_cache(maxsize=8192)
 def witness_strings(regex: str) -> list[str]:
-    """Strings at the edge of the pattern's language: its shortest match, each repeat pumped to 0-5 and to
-    its bounds ±1, and one-character edits — behavioural probes that tell most inequivalent patterns apart."""
+    """Strings at the edge of the pattern's language: its shortest match, each repeat pumped (with two
+    spellings) to 0-5, 20, 40 and its bounds ±1, and one-character edits — behavioural probes that tell most
+    inequivalent patterns apart."""
     try:
         seq = parse(regex)
     except re.error:
@@ -423,14 +426,18 @@ def witness_strings(regex: str) -> list[str]:
     for node in repeats:
         lo, hi, body = node[1]
         unit = _gen(body) or rep_char(first(body))
+        units = [unit]
+        if unit and ord(unit[0]) < 128 and (alt := rep_char(first(body) & ~(1 << ord(unit[0])))):
+            units.append(alt + unit[1:])  # a second spelling, e.g. "A" for [a-zA-Z] pumped with "a"
         path = _path_to(seq, node)
-        counts = {0, 1, 2, 3, 5, lo, lo + 1, max(lo - 1, 0)} | ({hi, hi + 1} if hi != MAXREPEAT else set())
-        for k in sorted(counts):
-            out.setdefault(_gen(seq, node, unit * k, path=path))
+        counts = {0, 1, 2, 3, 5, 20, 40, lo, lo + 1, max(lo - 1, 0)} | ({hi, hi + 1} if hi != MAXREPEAT else set())
+        for u in units:
+            for k in sorted(counts):
+                out.setdefault(_gen(seq, node, u * k, path=path))
     for s in list(out)[:24]:
         for i in range(min(len(s), 6)):
             out.setdefault(s[:i] + "-" + s[i + 1:])
-    return list(out)[:160]
+    return list(out)[:240]  # callers must not mutate: the list is cached
 
 
 # ------------------------------------------------------------------------------------------ style

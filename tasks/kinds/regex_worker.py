@@ -19,6 +19,7 @@ Requests (``[op, ...]``):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -161,6 +162,11 @@ def _chars(s) -> str:
     return "".join(c if isinstance(c, str) else "\x00" for c in s)
 
 
+@functools.lru_cache(maxsize=8192)
+def _canonical(regex: str) -> str:
+    return ra.canonical(regex)
+
+
 def equiv(a: str, b: str, dialect: str) -> list:
     """Canonical spelling, then behaviour on probes (witness strings of both + the shared probes), then DFA
     equivalence with interegular where both are regular; "undecided" when nothing decides."""
@@ -170,7 +176,7 @@ def equiv(a: str, b: str, dialect: str) -> list:
     except Exception as e:
         return ["undecided", [f"compile: {e}"[:100]]]
     try:
-        if ra.canonical(a0) == ra.canonical(b0):
+        if _canonical(a0) == _canonical(b0):
             return ["equivalent", []]
     except Exception:
         pass
