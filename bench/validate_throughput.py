@@ -4,7 +4,8 @@ Run from the repo root: ``python bench/validate_throughput.py [--n 30000] [--hos
 Timed: in-memory candidates (raw teacher responses) → every check, exact and semantic dedup, decontamination
 against the golden set → rows in a fresh DuckDB file (Prefect start-up and generation excluded; the matcher
 runs in two worker processes). Prints one JSON line last (``examples``, ``seconds``, ``examples_per_s``,
-``max_example_ms`` = the longest one regex spent in a worker) and writes it to
+``max_example_ms`` = the longest one regex spent in a worker, measured in the worker; also the hostile rows'
+maximum and the machine's load average, since other processes share the 2 cores) and writes it to
 bench/results/validate_throughput.json.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -49,6 +52,10 @@ def hostile_raw(k: int, rng: random.Random) -> str:
                        "positives": [s.format(p=p) for s in pos], "negatives": [s.format(p=p) for s in neg]})
 
 
+def _cpu(ru) -> float:
+    return ru.ru_utime + ru.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=30_000)
@@ -78,11 +85,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "loraforge.duckdb"
         store.init_db(db)
+        load_before = os.getloadavg()[0]
+        ru_self, ru_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         tables = validation_tables(cfg, "bench-run", planned, calls, eval_items=eval_items)
         store.record_validation(db, tables["run_requests"], tables["examples"], tables["quarantine"])
         seconds = time.perf_counter() - t0
+        cpu_parent = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - _cpu(ru_self)
+        cpu_workers = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu(ru_kids)
         counts = store.run_counts(db, "bench-run")
+    seconds_of = tables["example_seconds"]
+    max_hostile = max((seconds_of.get(p["request_hash"], 0.0) for p in planned if p["topic"] == "hostile"), default=0)
     hostile_reasons = Counter(r["reasons"][0] for r in tables["run_requests"].to_pylist() if r["topic"] == "hostile")
     result = {
         "examples": len(planned), "grammar": args.n, "hostile": len(planned) - args.n,
@@ -90,6 +103,10 @@ def main() -> None:
         "max_example_ms": round(tables["max_example_s"] * 1000, 1), "generation_s_excluded": round(gen_s, 1),
         "counts": counts["counts"], "quarantine_reasons": counts["quarantine_reasons"],
         "hostile_first_reasons": dict(hostile_reasons), "golden_items": len(eval_items),
+        "max_hostile_example_ms": round(max_hostile * 1000, 1),
+        "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)], "cpus": os.cpu_count(),
+        # CPU actually consumed (user+sys): what the work costs, independent of how busy the machine was
+        "cpu_s_parent": round(cpu_parent, 2), "cpu_s_workers": round(cpu_workers, 2),
     }
     out = Path(__file__).resolve().parent / "results" / "validate_throughput.json"
     out.parent.mkdir(exist_ok=True)

@@ -443,7 +443,8 @@ def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls
     return {"run_requests": pa.Table.from_pylist(outcomes),
             "examples": pa.Table.from_pylist(examples, schema=schema_examples),
             "quarantine": pa.Table.from_pylist(quarantine),
-            "max_example_s": max((v.seconds for v in verdicts.values()), default=0.0)}
+            "max_example_s": max((v.seconds for v in verdicts.values()), default=0.0),
+            "example_seconds": {h: v.seconds for h, v in verdicts.items()}}
 
 
 def _histogram(values: list[int], edges: tuple[int, ...]) -> dict[str, int]:

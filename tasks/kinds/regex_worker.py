@@ -103,7 +103,7 @@ def _stress(fm, families, budget_s: float) -> bool:
             t = _timed(fm, s)
             if t > budget_s and _timed(fm, s) > budget_s:
                 return True
-            if prev is not None and t > budget_s / 10 and t > 4 * prev and _timed(fm, s) > 4 * prev:
+            if prev is not None and t > budget_s / 4 and t > 4 * prev and _timed(fm, s) > 4 * prev:
                 return True
             prev = t
     return False
