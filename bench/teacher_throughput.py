@@ -88,7 +88,8 @@ def throughput(args, home) -> dict:
     server = MockProcess("--latency", str(args.latency))
     try:
         accepted = requests = 0
-        seconds = 0.0
+        seconds = cpu = 0.0
+        load_before = os.getloadavg()[0]
         runs = []
         n = math.ceil(args.examples / args.expected_accept_rate)
         seed_offset = 0
@@ -101,9 +102,10 @@ def throughput(args, home) -> dict:
             run_id = f"bench-{seed_offset}"
             start_run(home, cfg, run_id)
             before = server.stats()["requests_received"]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             gen = generate_examples(run_id, home=str(home.root))
             seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             requests += server.stats()["requests_received"] - before
             counts = validate_examples(run_id, home=str(home.root))["counts"]
             accepted += counts["accepted"]
@@ -128,6 +130,9 @@ def throughput(args, home) -> dict:
     return {"examples": accepted, "requests": requests, "seconds": round(seconds, 2),
             "limit_seconds": round(limit, 2), "ratio_to_limit": round(limit / seconds, 3),
             "rerun_calls": rerun_calls, "rerun_seconds": round(rerun_seconds, 2),
+            # how busy the machine was: the client's own CPU per request, and the 1-minute load average (2 cores)
+            "client_cpu_ms_per_request": round(cpu / max(requests, 1) * 1000, 3),
+            "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "generation_runs": [{"n_requests": r["n_requests"], "accepted": r["counts"]["accepted"],
                                  "flow_seconds": r["generation"]["seconds"]} for r in runs]}
 
