@@ -162,7 +162,9 @@ def validate_outputs(outputs: list[TeacherOutput | None], cfg: DomainConfig, *,
     to_check = [i for i, v in enumerate(verdicts) if v.output is not None and "not_terse" not in v.reasons]
     probes = probe_set([verdicts[i].output for i in to_check], cfg.seed)
     items = [(verdicts[i].completion, verdicts[i].output.positives, verdicts[i].output.negatives) for i in to_check]
+    items += [(it["completion"], it["positives"], it["negatives"]) for it in eval_items or []]  # same pass, same probes
     checks = kind.check_examples(items, dialect, v_cfg.style(), v_cfg.match_timeout_s, v_cfg.redos_timeout_s, probes)
+    checks, eval_checks = checks[: len(to_check)], checks[len(to_check):]
     for i, res in zip(to_check, checks, strict=True):
         v, out = verdicts[i], verdicts[i].output
         v.reasons += res.reasons
@@ -197,7 +199,7 @@ def validate_outputs(outputs: list[TeacherOutput | None], cfg: DomainConfig, *,
             seen.add(key)
     cap_equivalents(verdicts, v_cfg.max_per_equivalence_class, dialect, probes)
     if eval_items:
-        decontaminate(verdicts, eval_items, cfg, probes)
+        decontaminate(verdicts, eval_items, eval_checks, dialect)
     for v in verdicts:
         v.reasons = sorted(dict.fromkeys(v.reasons), key=lambda r: _ORDER.get(r, len(REASONS)))
         v.accepted = not v.reasons
@@ -303,7 +305,7 @@ def load_eval_items(cfg: DomainConfig) -> list[dict]:
     return items
 
 
-def decontaminate(verdicts: list[Verdict], eval_items: list[dict], cfg: DomainConfig, probes: list[str]) -> None:
+def decontaminate(verdicts: list[Verdict], eval_items: list[dict], checks: list[kind.FullCheck], dialect: str) -> None:
     """Remove from training what an evaluation set would test: near-duplicate prompts, equivalent regexes."""
     live = [v for v in verdicts if not v.reasons]
     if not live:
@@ -327,15 +329,12 @@ def decontaminate(verdicts: list[Verdict], eval_items: list[dict], cfg: DomainCo
             if len(toks & g) >= 0.8 * len(toks | g):
                 v.reasons.append("eval_overlap_prompt")
                 break
-    # regexes: the eval items go through the same worker pass (canonical, signature) and the same classes
+    # regexes: the eval items went through the same worker pass (canonical, signature): same buckets, same classes
     live = [v for v in live if not v.reasons]
-    items = [(it["completion"], it["positives"], it["negatives"]) for it in eval_items]
-    checks = kind.check_examples(items, cfg.task.dialect, {"forbid": [], "anchoring": "any", "class_spelling": "any"},
-                                 cfg.validation.match_timeout_s, cfg.validation.redos_timeout_s, probes)
     golden = [_Node(it["completion"], it["positives"], it["negatives"], c.canonical or f"raw:{it['completion']}",
                     (c.signature, tuple(c.width) if c.width else None))
               for it, c in zip(eval_items, checks, strict=True)]
-    classes = equivalence_classes(golden + [_node(v) for v in live], cfg.task.dialect, undecided_joins=True,
+    classes = equivalence_classes(golden + [_node(v) for v in live], dialect, undecided_joins=True,
                                   anchors=len(golden))
     tainted = set(classes[: len(golden)])
     for v, c in zip(live, classes[len(golden):], strict=True):

@@ -258,10 +258,10 @@ def check_examples(items: list[Item], dialect: str, style: dict, timeout_s: floa
     A stall during the ReDoS stress test is ``redos_stress``; a stall while matching is ``match_timeout``.
     """
     _check_dialect(dialect)
-    reqs = [["full", r, dialect, style, list(p), list(n), redos_timeout_s / 4, probes is not None]
-            for r, p, n in items]
-    answers = run_requests(reqs, max(timeout_s, redos_timeout_s),
-                           setup=[["setup", list(probes)]] if probes is not None else None)
+    setup = [["setup", list(probes)]] if probes is not None else []
+    setup.append(["fullcfg", dialect, style, redos_timeout_s / 4, probes is not None])  # sent once per worker
+    answers = run_requests([["f", r, list(p), list(n)] for r, p, n in items], max(timeout_s, redos_timeout_s),
+                           setup=setup)
     out = []
     for a in answers:
         if a.timed_out:

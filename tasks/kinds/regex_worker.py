@@ -12,7 +12,8 @@ Requests (``[op, ...]``):
 - ``["match", regex, dialect, positives, negatives]`` → ``[compiled, pos_ok, neg_ok, error]``.
 - ``["redos", regex, dialect, budget_s]`` → ``null`` | ``"redos_static"`` | ``"redos_stress"``.
 - ``["full", regex, dialect, style, positives, negatives, budget_s, want_sig]`` → ``{r, p, n, e, s, c, w}``:
-  reasons (compile / style / ReDoS), counts, error, signature, canonical spelling, width.
+  reasons (compile / style / ReDoS), counts, error, signature, canonical spelling, width; or, after one
+  ``["fullcfg", dialect, style, budget_s, want_sig]``, the short form ``["f", regex, positives, negatives]``.
 - ``["sig", regex, dialect]`` → signature (hex) or ``null``.
 - ``["equiv", a, b, dialect]`` → ``[verdict, distinguishing strings]``.
 """
@@ -32,6 +33,7 @@ from types import SimpleNamespace
 from tasks.kinds import regex_analysis as ra
 
 _PROBES: list[str] = []
+_FULL: list = []  # dialect, style, stress budget, want_sig for "f" requests
 _CACHE: dict[tuple[str, str], object] = {}
 
 
@@ -222,6 +224,12 @@ def handle(req: list):
         return redos(req[1], req[2], req[3])
     if op == "full":
         return full(*req[1:])
+    if op == "fullcfg":  # the constant arguments of the "f" requests that follow
+        _FULL[:] = req[1:]
+        return []
+    if op == "f":
+        dialect, style, budget_s, want_sig = _FULL
+        return full(req[1], dialect, style, req[2], req[3], budget_s, want_sig)
     if op == "sig":
         return _signature(req[1], req[2])
     if op == "equiv":
