@@ -107,3 +107,38 @@ def test_user_jsonl_gets_a_verdict_per_line_and_bad_rows_are_rejections(tmp_path
         (1, []), (2, ["empty_completion"]), (3, ["not_utf8"]), (4, ["malformed_output"]),
         (5, ["too_few_positives"]), (7, ["compile_error"]),
     ]
+
+
+def test_every_request_is_accounted_for_in_duckdb_rows(home, domain_cfg):
+    from tasks import store
+    from tasks.validate import validation_tables
+
+    calls = {"ok1": {"status": "ok", "raw_response": row()},
+             "ok2": {"status": "ok", "raw_response": row(regex="[a-z]+", desc="lowercase letters", pos=("ab",),
+                                                           neg=("1",))},
+             "bad": {"status": "ok", "raw_response": "not json"},
+             "evil": {"status": "ok", "raw_response": row(regex="(a+)+", desc="nested stars", pos=("aa",), neg=("b",))},
+             "lost": {"status": "failed", "raw_response": None}}
+    planned = [{"request_hash": h, "idx": i, "topic": "text"} for i, h in enumerate([*calls, "never-answered"])]
+    tables = validation_tables(domain_cfg, "run-acct", planned, calls)
+    store.init_db(home.db)
+    store.record_validation(home.db, tables["run_requests"], tables["examples"], tables["quarantine"])
+    counts = store.run_counts(home.db, "run-acct")["counts"]
+    assert counts == {"requested": 6, "accepted": 2, "quarantined": 2, "failed": 2}
+    assert store.table_count(home.db, "examples", "WHERE run_id = ?", ["run-acct"]) == counts["accepted"]
+    assert store.table_count(home.db, "quarantine", "WHERE run_id = ?", ["run-acct"]) == counts["quarantined"]
+    assert store.run_counts(home.db, "run-acct")["quarantine_reasons"] == {"malformed_output": 1, "redos_static": 1}
+
+
+def test_quality_report_counts_reasons_topics_and_lengths():
+    from tasks.validate import quality_markdown, quality_report
+
+    reqs = [{"outcome": "accepted", "topic": "dates", "reasons": []},
+            {"outcome": "quarantined", "topic": "dates", "reasons": ["compile_error", "description_length"]},
+            {"outcome": "failed", "topic": "text", "reasons": ["teacher_failed"]}]
+    q = quality_report(reqs, [{"prompt": "regex: a date\n", "completion": r"\d{4}", "flags": ["normalised"]}])
+    assert (q["requested"], q["accepted"], q["acceptance_rate"], q["normalised"]) == (3, 1, 0.3333, 1)
+    assert q["reasons"] == {"compile_error": 1, "description_length": 1, "teacher_failed": 1}
+    assert q["topics"]["dates"] == {"requested": 2, "accepted": 1, "quarantined": 1, "failed": 0}
+    assert q["regex_chars"]["0-9"] == 1 and q["prompt_chars"]["0-39"] == 1
+    assert "| compile_error | 1 |" in quality_markdown(q, "r1")
