@@ -1,6 +1,6 @@
 """Evaluation throughput: 1,000 items scored end to end on the tiny CPU student (goal < 60 s).
 
-    python bench/evaluate_throughput.py [--n 1000] [--adapter ADAPTER_DIR] [--base-model DIR]
+    python bench/evaluate_throughput.py [--n 1000] [--adapter ADAPTER_DIR] [--base-model DIR] [--with-base]
 
 Items are grammar-written regex examples (seeded) rendered with the regex-python prompt. Each model is timed
 through ``tasks.evaluate.evaluate_model`` — model load, batched greedy generation (adapter merged), the
@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--adapter", default=None, help="adapter directory (default: newest under $LORAFORGE_HOME)")
     ap.add_argument("--base-model", default=None, help="base model directory (default: the tiny student)")
+    ap.add_argument("--with-base", action="store_true",
+                    help="also time the random-init base model (the worst case: max_new_tokens of junk per item)")
     args = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cfg = load_domain("regex-python", "full")
@@ -65,9 +67,13 @@ def main() -> None:
         base = resolve_base_model("tiny-llama", tempfile.mkdtemp(prefix="bench-"))
     data = items(args.n, cfg.task.prompt_template)
     figures: dict = {"n": args.n, "batch_size": cfg.eval.batch_size, "max_new_tokens": cfg.eval.max_new_tokens,
-                     "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+                     "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                     "loadavg_1m_start": round(os.getloadavg()[0], 2)}  # a shared machine: say how busy it was
+    out = Path(__file__).parent / "results" / "evaluate_throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    figures["adapter_dir"] = adapter
     for label, adir in (("adapter", adapter), ("base", None)):
-        if label == "adapter" and not adir:
+        if (label == "adapter" and not adir) or (label == "base" and adapter and not args.with_base):
             continue
         t0 = time.perf_counter()
         m, _ = evaluate_model(base, adir, data, cfg)
@@ -75,12 +81,10 @@ def main() -> None:
         figures[label] = {"seconds": round(secs, 2), "items_per_s": round(args.n / secs, 1),
                           "semantic_accuracy": m["semantic_accuracy"], "compile_rate": m["compile_rate"],
                           "mean_output_tokens": m["mean_output_tokens"], "tokens_per_s": m["tokens_per_s"],
-                          "latency_ms_p50": m["latency_ms_p50"], "dfa_undecided": m["dfa_undecided"]}
+                          "latency_ms_p50": m["latency_ms_p50"], "dfa_undecided": m["dfa_undecided"],
+                          "loadavg_1m_end": round(os.getloadavg()[0], 2)}
         print(f"{label}: {figures[label]}", file=sys.stderr)
-    figures["adapter_dir"] = adapter
-    out = Path(__file__).parent / "results" / "evaluate_throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+        out.write_text(json.dumps(figures, indent=2) + "\n")  # after each model: a partial run still reports
     print(json.dumps(figures))
 
 
