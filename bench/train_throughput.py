@@ -205,6 +205,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=None, help="unmeasured steps first")
     p.add_argument("--examples", type=int, default=None, help="synthetic rows (CUDA default 30,000)")
     p.add_argument("--workdir", default=None, help="where the built model is saved (reused between runs)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results/train_throughput.json")
     a = p.parse_args()
 
@@ -213,10 +214,12 @@ def main() -> None:
     import torch
     from datasets import Dataset
 
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cuda = torch.cuda.is_available()
     device_name = torch.cuda.get_device_name(0) if cuda else "cpu"
-    steps = a.steps or (20 if cuda else 30)
-    warmup = a.warmup if a.warmup is not None else (5 if cuda else 5)
+    steps = a.steps or 20
+    warmup = a.warmup if a.warmup is not None else (5 if cuda else 3)
     workdir = Path(a.workdir or tempfile.mkdtemp(prefix="loraforge-bench-"))
     t_start = time.perf_counter()
 
@@ -259,7 +262,7 @@ def main() -> None:
             model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
         settings = {**cfg, "model": model_name, "lora": "r16 alpha32 all-linear", "examples": n_rows,
                     "mean_tokens_per_example": round(tokens_per_example, 1), "warmup_steps": warmup,
-                    "completion_only_loss": True}
+                    "completion_only_loss": True, "torch_threads": torch.get_num_threads()}
         entry = {"device": device_name, "bench": "train_throughput", "settings": settings, "versions": versions,
                  "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_load_s": load_s}
         try:

@@ -60,15 +60,17 @@ def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_
         raise ValueError("pass either training (a full TrainingConfig) or overrides (dotted keys), not both")
     training = training or load_domain(domain, profile, overrides).training
     train_log = logging.getLogger("loraforge.train")
-    handler, level = _ToRunLogger(get_run_logger()), train_log.level
+    handler, level, propagate = _ToRunLogger(get_run_logger()), train_log.level, train_log.propagate
     train_log.addHandler(handler)
     train_log.setLevel(logging.INFO)
+    train_log.propagate = False  # the run logger prints to the console too: one line, not two
     try:
         metrics = train_lora(dataset_uri, base_model, output_uri, training, domain=domain,
                              dataset_id=Path(dataset_uri).name, progress=False)
     finally:
         train_log.removeHandler(handler)
         train_log.setLevel(level)
+        train_log.propagate = propagate
     publish_training_artifact(metrics, Path(output_uri))
     print(f"training: {metrics['global_step']} steps, final loss {metrics['final_logged_loss']}, "
           f"val loss {metrics['val_loss']}, {metrics['tokens_per_second']} train tok/s, {metrics['train_seconds']} s")
