@@ -42,8 +42,8 @@ def call_teacher(teacher, requests: list[TeacherRequest], db: str, budget: Budge
     """Send one batch of requests to the teacher and store the raw responses in DuckDB."""
     stored = store.cached_call_hashes(db, [r.request_hash for r in requests])  # a task retry resends nothing stored
     requests = [r for r in requests if r.request_hash not in stored]
-    calls = teacher.complete_batch(requests, budget)
-    store.upsert_teacher_calls(db, calls_table(requests, calls))
+    calls = teacher.complete_batch(  # answers are stored while the batch runs, before anything parses them
+        requests, budget, on_calls=lambda reqs, done: store.upsert_teacher_calls(db, calls_table(reqs, done)))
     return _tally(calls)
 
 

@@ -224,3 +224,13 @@ def test_parse_teacher_output_accepts_plain_fenced_and_embedded_json_and_rejects
     for garbage in ("", "no json here", "{not: json}", "[1, 2]", '{"regex": "a"}'):
         with pytest.raises(ValueError, match="malformed teacher output"):
             parse_teacher_output(garbage)
+
+
+def test_answers_reach_on_calls_in_slices_while_the_batch_runs_and_each_exactly_once(server):
+    teacher = _teacher(server.base_url, concurrency=4, store_every=10, store_interval_s=60)
+    reqs = _requests(teacher, 45, _topics())
+    slices: list[list[str]] = []
+    calls = teacher.complete_batch(reqs, on_calls=lambda rs, cs: slices.append([c.request_hash for c in cs]))
+    assert [len(s) for s in slices] == [10, 10, 10, 10, 5]  # stored as they come, the rest at the end
+    handed = [h for s in slices for h in s]
+    assert sorted(handed) == sorted(r.request_hash for r in reqs) == sorted(c.request_hash for c in calls)

@@ -25,7 +25,9 @@ class GrammarTeacher:
         params = {"dialect": dialect, "n_positives": n_positives, "n_negatives": n_negatives}
         return TeacherRequest(domain=domain, teacher=self.name, model=self.cfg.model, spec=spec, params=params)
 
-    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
+    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None,
+                       on_calls=None) -> list[TeacherCall]:
+        """Answer every request from the grammar (instant, so ``on_calls`` gets them all at the end)."""
         calls = []
         for req in requests:
             if budget is not None and not budget.try_reserve(0.0):  # free, but max_requests still applies
@@ -41,4 +43,6 @@ class GrammarTeacher:
             except Exception as e:  # a grammar bug must not lose the request: it is recorded as failed
                 calls.append(TeacherCall(request_hash=req.request_hash, status="failed",
                                          error=f"{type(e).__name__}: {e}"[:500]))
+        if on_calls is not None:
+            on_calls(requests, calls)
         return calls

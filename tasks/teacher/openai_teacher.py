@@ -26,6 +26,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
@@ -129,6 +130,36 @@ def prompt_chars(req: TeacherRequest) -> int:
     return sum(len(m["content"]) for m in req.messages) + (len(json.dumps(rf)) if rf else 0)
 
 
+OnCalls = Callable[[list[TeacherRequest], list[TeacherCall]], None]
+
+
+class _Sink:
+    """Hands finished calls to ``on_calls`` in slices while a batch runs (off the event loop: it may write a DB)."""
+
+    def __init__(self, on_calls: OnCalls | None, every: int, interval_s: float) -> None:
+        self.on_calls, self.every, self.interval_s = on_calls, every, interval_s
+        self.pending: list[tuple[TeacherRequest, TeacherCall]] = []
+        self.last = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def add(self, req: TeacherRequest, call: TeacherCall) -> None:
+        if self.on_calls is None:
+            return
+        self.pending.append((req, call))
+        if len(self.pending) >= self.every or time.monotonic() - self.last >= self.interval_s:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.on_calls is None:
+            return
+        async with self.lock:
+            taken, self.pending = self.pending, []
+            self.last = time.monotonic()
+            if taken:
+                reqs, calls = map(list, zip(*taken, strict=True))
+                await asyncio.to_thread(self.on_calls, reqs, calls)
+
+
 class OpenAITeacher:
     """A teacher behind any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, a mock)."""
 
@@ -173,23 +204,30 @@ class OpenAITeacher:
         return build_request(self.cfg, domain, spec, dialect, n_positives, n_negatives)
 
     # -- sending --------------------------------------------------------------------------------------------
-    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
-        """Send all requests; safe from plain threads and (via a helper thread) from inside a running loop."""
+    def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None,
+                       on_calls: OnCalls | None = None) -> list[TeacherCall]:
+        """Send all requests; safe from plain threads and (via a helper thread) from inside a running loop.
+
+        ``on_calls(requests, calls)``, when given, receives the answers while the batch runs (every
+        ``teacher.store_every`` answers or ``teacher.store_interval_s`` seconds, and the rest at the end), so the
+        caller can store them before the batch is over."""
         if not requests:
             return []
+        work = self.acomplete_batch(requests, budget, on_calls)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.acomplete_batch(requests, budget))
+            return asyncio.run(work)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.acomplete_batch(requests, budget)).result()
+            return pool.submit(asyncio.run, work).result()
 
     def client(self) -> openai.AsyncOpenAI:
         """A new async client on the aiohttp transport; the openai client's own retries are off (ours apply)."""
         return openai.AsyncOpenAI(api_key=self._api_key.get_secret_value(), base_url=self.cfg.base_url,
                                   timeout=self.cfg.timeout_s, max_retries=0, http_client=openai.DefaultAioHttpClient())
 
-    async def acomplete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None) -> list[TeacherCall]:
+    async def acomplete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None,
+                              on_calls: OnCalls | None = None) -> list[TeacherCall]:
         """The async core of ``complete_batch`` (for callers already inside an event loop).
 
         Requests that the budget does not allow come back with ``status="not_sent"`` (never sent, not stored).
@@ -199,8 +237,16 @@ class OpenAITeacher:
         limits = RateLimits.from_config(self.cfg)
         budget = budget if budget is not None else Budget()
         started = time.monotonic()
+        sink = _Sink(on_calls, self.cfg.store_every, self.cfg.store_interval_s)
+
+        async def one(req: TeacherRequest) -> TeacherCall:
+            call = await self._one(client, sem, limits, budget, req, state)
+            await sink.add(req, call)
+            return call
+
         async with self.client() as client:
-            calls = await asyncio.gather(*(self._one(client, sem, limits, budget, r, state) for r in requests))
+            calls = await asyncio.gather(*(one(r) for r in requests))
+        await sink.flush()
         n_ok = sum(c.status == "ok" for c in calls)
         n_unsent = sum(c.status == "not_sent" for c in calls)
         log.info("teacher batch: %d/%d ok, %d not sent (budget) in %.1fs", n_ok, len(calls), n_unsent,
