@@ -75,7 +75,7 @@ def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_
         train_log.propagate = propagate
     publish_training_artifact(metrics, Path(output_uri))
     get_run_logger().info(f"training: {metrics['global_step']} steps, final loss {metrics['final_logged_loss']}, "
-          f"val loss {metrics['val_loss']}, {metrics['tokens_per_second']} train tok/s, {metrics['train_seconds']} s")
+                          f"val loss {metrics['val_loss']}, {metrics['tokens_per_second']} train tok/s, {metrics['train_seconds']} s")
     return metrics
 
 
