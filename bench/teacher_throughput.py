@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=30_000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--expected-accept-rate", type=float, default=0.97)
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--rpm-requests", type=int, default=600)
