@@ -62,10 +62,18 @@ def test_a_run_that_waits_too_long_fails_with_a_message_naming_the_holder(home):
 def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_path):
     env = {**os.environ, "LORAFORGE_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect")}
     cmd = [sys.executable, "-m", "flows.cli", "run", "--domain", "regex-python", "--profile", "tiny", "--json"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)]
-    time.sleep(1.0)
-    procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    outs = [p.communicate(timeout=1500) for p in procs]
+    # Output goes to files, not pipes: a run blocked on a full pipe that nobody reads yet (we wait on the other
+    # one first) would hold the domain lock forever and deadlock the test.
+    logs = [(tmp_path / f"run{i}.out", tmp_path / f"run{i}.err") for i in range(2)]
+    procs = []
+    for i, (out_path, err_path) in enumerate(logs):
+        if i:
+            time.sleep(1.0)
+        with out_path.open("w") as out_f, err_path.open("w") as err_f:
+            procs.append(subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True, env=env))
+    for p in procs:
+        p.wait(timeout=1500)
+    outs = [(o.read_text(), e.read_text()) for o, e in logs]
     summaries = []
     for p, (out, err) in zip(procs, outs, strict=True):
         if p.returncode == 0:

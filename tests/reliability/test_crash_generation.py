@@ -61,15 +61,18 @@ def test_kill_9_mid_generation_then_rerun_resends_nothing_stored_and_rebuilds_th
         home = Home.from_env(env["LORAFORGE_HOME"])
 
         # 1. start the whole pipeline in its own process group and kill -9 the group mid-generation
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--domain", DOMAIN, "--profile", "tiny",
-                                 "--json"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        # output to a file, not a pipe nobody reads while we wait: a full pipe would stall the run before the kill
+        log_path = tmp_path / "killed-run.log"
+        with log_path.open("wb") as log_f:
+            proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--domain", DOMAIN, "--profile",
+                                     "tiny", "--json"], cwd=REPO, env=env, stdout=log_f, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         deadline = time.monotonic() + 600
         while server.requests_received < KILL_AFTER and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert proc.poll() is None, "the pipeline ended before the kill: " + proc.stderr.read().decode()[-2000:]
+        assert proc.poll() is None, "the pipeline ended before the kill: " + log_path.read_text()[-2000:]
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
+        proc.wait(timeout=60)
         assert proc.returncode == -signal.SIGKILL
         received_before, delivered_before = dict(server.received), dict(server.delivered)
 
