@@ -40,7 +40,7 @@ class _ToRunLogger(logging.Handler):
 
 # log_prints stays off: libraries print while a model is pickled/inspected (dill dumps bytecode), which would
 # flood the run log; our own summary goes through the run logger.
-@flow(name="train-adapter")
+@flow(name="train-adapter", log_prints=False)  # explicit: a subflow would inherit the parent's True
 def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_uri: str, profile: Profile = "full",
                   training: TrainingConfig | None = None, overrides: dict[str, Any] | None = None) -> dict:
     """Train a LoRA adapter (QLoRA on CUDA) on a dataset snapshot and write it to ``output_uri``.
@@ -75,7 +75,8 @@ def train_adapter(dataset_uri: str, domain: DomainName, base_model: str, output_
         train_log.propagate = propagate
     publish_training_artifact(metrics, Path(output_uri))
     get_run_logger().info(f"training: {metrics['global_step']} steps, final loss {metrics['final_logged_loss']}, "
-                          f"val loss {metrics['val_loss']}, {metrics['tokens_per_second']} train tok/s, {metrics['train_seconds']} s")
+                          f"val loss {metrics['val_loss']}, {metrics['tokens_per_second']} train tok/s, "
+                          f"{metrics['train_seconds']} s")
     return metrics
 
 

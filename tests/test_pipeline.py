@@ -38,7 +38,9 @@ def _check_run_rows(home, summary: dict) -> None:
                                  [adapter["adapter_id"], adapter["status"]])
     assert decision == 1
     n_eval = store.table_count(db, "evaluation_items", "WHERE eval_id IN (SELECT eval_id FROM evaluations"
-                                                       " WHERE run_id = ? AND role = 'candidate')", [run_id])
+                                                       " WHERE run_id = ? AND role = 'candidate'"
+                                                       " AND eval_set = 'test') AND NOT coalesce(excluded, false)",
+                                 [run_id])
     assert n_eval == summary["eval"]["candidate"]["n"] > 0
 
 
