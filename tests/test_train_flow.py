@@ -77,17 +77,20 @@ def test_shipped_domain_recipe_checkpoints_evaluates_and_stops_early_by_default(
 
 def test_train_adapter_flow_publishes_loss_curves_artifact(snapshot_dir, student_dir, tmp_path, prefect_harness):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.train import train_adapter
 
     out = tmp_path / "adapter"
-    m = train_adapter(str(snapshot_dir), "regex-python", student_dir, str(out), "tiny",
-                      overrides={"training.sft.max_steps": 4, "training.sft.logging_steps": 1})
+    state = train_adapter(str(snapshot_dir), "regex-python", student_dir, str(out), "tiny",
+                          overrides={"training.sft.max_steps": 4, "training.sft.logging_steps": 1}, return_state=True)
+    m = state.result()
     assert m == json.loads((out / "metrics.json").read_text())
     assert m["global_step"] == 4 and (out / "loss_curves.png").exists() and (out / "README.md").exists()
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["training"])))
+    with get_client(sync_client=True) as client:  # this flow run's artifact (other tests train in this session too)
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["training"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert artifacts and artifacts[-1].type == "markdown"
     markdown = artifacts[-1].data
     assert "Training of `regex-python`" in markdown and "| step | train loss | val loss |" in markdown
