@@ -44,13 +44,14 @@ def _evaluation(home, run_id: str, ref: str, role: str, ok: list[bool]) -> dict:
 async def _read_back(names: list[str], keys: list[str], want_events: int):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.events.filters import EventFilter, EventNameFilter
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     async with get_client() as client:
         for _ in range(60):  # events reach the API asynchronously: wait for them (not a timing assertion)
-            page = await client.read_events(filter=EventFilter(event=EventNameFilter(name=names)), limit=200)
-            # other tests in this session emit the same event names: count only this test's adapters
-            if sum(e.resource.id in OURS for e in page.events) >= want_events:
+            # other tests in this session emit the same event names: ask only for this test's adapters
+            page = await client.read_events(filter=EventFilter(
+                event=EventNameFilter(name=names), resource=EventResourceFilter(id=sorted(OURS))), limit=50)
+            if len(page.events) >= want_events:
                 break
             await asyncio.sleep(0.5)
         artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
