@@ -325,16 +325,6 @@ def record_gate_decision(db: str | Path, promotion: dict, *, promote: bool) -> N
 
 
 # ------------------------------------------------------------------------------------- evaluations
-def record_evaluation(db: str | Path, row: dict, items: pa.Table) -> None:
-    with connect(db) as con:
-        con.execute("BEGIN")
-        con.execute("DELETE FROM evaluation_items WHERE eval_id = ?", [row["eval_id"]])
-        con.execute("DELETE FROM evaluations WHERE eval_id = ?", [row["eval_id"]])
-        _ingest(con, "evaluations", pa.Table.from_pylist([{**row, "created_at": now()}]))
-        _ingest(con, "evaluation_items", items)
-        con.execute("COMMIT")
-
-
 def evaluation_items(db: str | Path, eval_id: str) -> list[dict]:
     with connect(db, read_only=True) as con:
         return _rows(con, "SELECT * FROM evaluation_items WHERE eval_id = ? ORDER BY example_id", [eval_id])

@@ -76,13 +76,13 @@ def healthy(home) -> Home:
     store.record_dataset(home.db, {"dataset_id": "ds-1", "domain": DOMAIN, "run_id": "r1", "path": str(ds),
                                    "n_train": 2, "n_val": 0, "n_test": 0, "manifest_json": "{}"})
     path = _adapter(home, "ad-1")
-    store.record_evaluation(home.db, {"eval_id": "ev-1", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
+    store.save_evaluation(home.db, {"eval_id": "ev-1", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
                                       "role": "candidate", "dataset_id": "ds-1", "eval_set": "test",
                                       "metrics_json": "{}"},
                             pa.Table.from_pylist([{"eval_id": "ev-1", "example_id": "e1", "topic": "text",
                                                    "output": "\\d+", "compiled": True, "semantic_ok": True,
                                                    "exact": True, "output_tokens": 2}]))
-    store.record_evaluation(home.db, {"eval_id": "ev-golden", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
+    store.save_evaluation(home.db, {"eval_id": "ev-golden", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
                                       "role": "candidate", "dataset_id": "ds-1", "eval_set": "golden",
                                       "metrics_json": json.dumps({"n": 0, "n_excluded": 0})}, pa.table({}))
     _promote(home, "ad-1", path)
@@ -129,7 +129,7 @@ def test_doctor_finds_orphaned_lineage(healthy):
     store.record_validation(healthy.db, _requests("r2", {"h7": ("accepted", "e-gone")}),
                             _examples({"e-orphan": "h-never-called"}, "r2"), pa.table({}))
     _adapter(healthy, "ad-orphan", dataset_id="ds-gone")
-    store.record_evaluation(healthy.db, {"eval_id": "ev-empty", "run_id": "r1", "domain": DOMAIN,
+    store.save_evaluation(healthy.db, {"eval_id": "ev-empty", "run_id": "r1", "domain": DOMAIN,
                                          "model_ref": "ad-1", "role": "base", "dataset_id": "ds-1",
                                          "eval_set": "test", "metrics_json": "{}"}, pa.table({}))
     detail = _failed(check_home(healthy))["lineage"]
