@@ -56,6 +56,14 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _domain_or_fail(domain: str):
+    """The domain's full-profile config, or exit 2 with the config error (file, key, what is allowed)."""
+    try:
+        return load_domain(domain, "full")
+    except ConfigError as e:
+        _fail(str(e))
+
+
 def _default(o):
     if isinstance(o, datetime):
         return o.isoformat()
@@ -271,10 +279,7 @@ def evaluate(
     """Score a model on your JSONL (or an adapter on its run's held-out + golden items); prints M."""
     from pathlib import Path
 
-    try:
-        cfg = load_domain(domain, "full")
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _domain_or_fail(domain)
     if eval_file is not None and not Path(eval_file).is_file():
         _fail(f"--eval-file {eval_file!r}: no such file")
     if eval_file is None and adapter == "base":
@@ -312,10 +317,7 @@ def promote(
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as one JSON line")] = False,
 ) -> None:
     """Run the gate for an adapter and promote it if it passes (or force it, with a reason)."""
-    try:
-        load_domain(domain, "full")
-    except ConfigError as e:
-        _fail(str(e))
+    _domain_or_fail(domain)
     if force and not (reason or "").strip():
         _fail("--force needs --reason TEXT (it is recorded with the promotion)")
     _setup_prefect()
@@ -337,10 +339,7 @@ def rollback(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON line")] = False,
 ) -> None:
     """Restore the domain's previous champion (the current one is retired)."""
-    try:
-        load_domain(domain, "full")
-    except ConfigError as e:
-        _fail(str(e))
+    _domain_or_fail(domain)
     _setup_prefect()
     from flows.promote import rollback_adapter
     from tasks.registry import RegistryError
