@@ -135,15 +135,16 @@ def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool) 
             "gradient_checkpointing": False, "attn_implementation": "sdpa"}
     if not sweep:
         return [base]
-    grid = [
-        {**base, "per_device_train_batch_size": 48},                      # ~3.8k tokens per micro-step
-        base,                                                              # ~7.7k
+    grid = [  # the default first, so that a run cut short still measured it
+        base,                                                              # ~7.7k tokens per micro-step
+        {**base, "per_device_train_batch_size": 144},                     # ~11.5k
+        {**base, "per_device_train_batch_size": 192},                     # ~15k (may OOM without recompute)
+        {**base, "per_device_train_batch_size": 48},                      # ~3.8k
         {**base, "train_sampling_strategy": "random"},                     # padding cost of random order
-        {**base, "per_device_train_batch_size": 192, "gradient_checkpointing": True},  # ~15k, recompute
-        {**base, "per_device_train_batch_size": 144},                     # ~11.5k without checkpointing (may OOM)
+        {**base, "per_device_train_batch_size": 256, "gradient_checkpointing": True},  # ~20k, recompute
     ]
-    if have_liger:
-        grid.append({**base, "use_liger_kernel": True})
+    if have_liger:  # last: Liger patches the model instance's layers in place, for every later configuration
+        grid.append({**base, "per_device_train_batch_size": 144, "use_liger_kernel": True})
     if have_flash:  # padding-free needs flash attention (varlen kernels); the model is reloaded for it
         grid.append({**base, "attn_implementation": "flash_attention_2", "padding_free": True})
     return grid
@@ -169,19 +170,30 @@ def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: s
     throughput = T.throughput_callback(T.peak_bf16_flops(device_name) if cuda else None)
     mark: dict = {}
 
-    class AfterWarmup(TrainerCallback):
+    def now() -> float:
+        if cuda:
+            torch.cuda.synchronize()  # the GPU runs behind the Python loop: time what it finished
+        return time.perf_counter()
+
+    class Window(TrainerCallback):
+        """Wall clock from the end of the last warm-up step to the end of training: everything the steps cost
+        (data loading, logging and metric syncs included), with the GPU synchronised at both ends."""
+
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == warmup:
-                mark.update(seconds=throughput.step_seconds, tokens=state.num_input_tokens_seen, steps=throughput.steps)
+                mark.update(t0=now(), tokens0=state.num_input_tokens_seen)
 
-    trainer = T.build_trainer(model, tokenizer, train_ds, None, args, lora, [throughput, AfterWarmup()])
+        def on_train_end(self, args, state, control, **kwargs):
+            mark.update(t1=now(), tokens1=state.num_input_tokens_seen, steps=state.global_step - warmup)
+
+    trainer = T.build_trainer(model, tokenizer, train_ds, None, args, lora, [throughput, Window()])
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     throughput.flops_per_token = T.flops_per_token(n_matmul, n_trainable,
                                                    gradient_checkpointing=cfg["gradient_checkpointing"])
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()  # this configuration's peak (the 4-bit weights stay resident)
     trainer.train()
-    tokens = throughput._last_tokens - mark["tokens"]
-    seconds = throughput.step_seconds - mark["seconds"]
-    n_steps = throughput.steps - mark["steps"]
+    tokens, seconds, n_steps = mark["tokens1"] - mark["tokens0"], mark["t1"] - mark["t0"], mark["steps"]
     figures = throughput.rate(tokens, seconds)
     peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else T._peak_mem_gb(False)
     result = {
@@ -197,6 +209,15 @@ def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: s
     return result, base
 
 
+def _version(dist: str) -> str | None:
+    import importlib.metadata as md
+
+    try:
+        return md.version(dist.replace("_", "-"))
+    except md.PackageNotFoundError:
+        return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="qwen2.5-7b", choices=sorted(ARCHS), help="CUDA: architecture to build")
@@ -207,6 +228,9 @@ def main() -> None:
     p.add_argument("--workdir", default=None, help="where the built model is saved (reused between runs)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results/train_throughput.json")
+    p.add_argument("--results", default=str(RESULTS), help="the JSON list the entries are appended to")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds: start no configuration that would likely end after this (a leased GPU's limit)")
     a = p.parse_args()
 
     import importlib.util
@@ -223,6 +247,7 @@ def main() -> None:
     workdir = Path(a.workdir or tempfile.mkdtemp(prefix="loraforge-bench-"))
     t_start = time.perf_counter()
 
+    print(f"[   0.0 s] {device_name}: building/finding the model under {workdir}", flush=True)
     if cuda:
         model_dir = build_7b(a.arch, workdir / a.arch)
         vocab = ARCHS[a.arch]["vocab_size"]
@@ -250,12 +275,26 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         return T.load_base_model(str(model_dir), cuda=cuda, bnb=bnb, attn_implementation=attn)
 
+    def stage(what: str) -> None:
+        print(f"[{time.perf_counter() - t_start:6.1f} s] {what}", flush=True)
+
+    stage(f"model ready in {model_dir}; loading it{' in NF4 4-bit' if cuda else ''}")
     t_load = time.perf_counter()
     model, loaded_attn = load(grid[0]["attn_implementation"]), grid[0]["attn_implementation"]
     load_s = round(time.perf_counter() - t_load, 1)
-    versions = T._versions() | {"python": sys.version.split()[0], "flash_attn": have_flash, "liger_kernel": have_liger}
-    entries = []
+    versions = T._versions() | {"python": sys.version.split()[0], "flash_attn": have_flash,
+                                "liger_kernel": _version("liger_kernel") if have_liger else None}
+    results = Path(a.results)
+    existing = json.loads(results.read_text()) if results.exists() and not a.no_record else []
+    entries: list[dict] = []
+    measured: list[dict] = []
+    last_s = 0.0
     for cfg in grid:
+        if a.time_budget and time.perf_counter() - t_start + 1.2 * last_s > a.time_budget:
+            stage(f"time budget: skipping {cfg}")
+            continue
+        t_cfg = time.perf_counter()
+        stage(f"measuring {cfg}")
         if cfg["attn_implementation"] != loaded_attn:
             del model
             gc.collect()
@@ -265,35 +304,41 @@ def main() -> None:
                     "completion_only_loss": True, "torch_threads": torch.get_num_threads()}
         entry = {"device": device_name, "bench": "train_throughput", "settings": settings, "versions": versions,
                  "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_load_s": load_s}
+        error = None
         try:
             figures, model = measure(model, tokenizer, train_ds, cfg, cuda=cuda, device_name=device_name,
                                      steps=steps, warmup=warmup, workdir=workdir)
-        except torch.cuda.OutOfMemoryError as e:
+        except Exception as e:  # noqa: BLE001  (an OOM or a kernel that does not fit this stack: record, go on)
+            error = f"{type(e).__name__}: {str(e)[:300]}"
+        if error is not None:
             entry.update(train_tokens_per_s=None, mfu=None, peak_mem_gb=None, projected_30k_x3_minutes=None,
-                         error=f"CUDA out of memory: {str(e)[:200]}")
+                         error=error)
+            del model  # the failed trainer left LoRA layers in it: start again from the saved weights
             gc.collect()
-            torch.cuda.empty_cache()
-            del model
+            if cuda:
+                torch.cuda.empty_cache()
             model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
         else:
             tps = figures["train_tokens_per_s"]
             projected = WORKLOAD_EPOCHS * WORKLOAD_EXAMPLES * tokens_per_example / tps / 60 if tps else None
             entry.update(figures, projected_30k_x3_minutes=None if projected is None else round(projected, 1))
-        entry.update(load_average_1m=round(os.getloadavg()[0], 1), cpu_count=os.cpu_count())  # a shared box?
+        entry.update(load_average_1m=round(os.getloadavg()[0], 1), cpu_count=os.cpu_count(),  # a shared box?
+                     config_wall_s=round(time.perf_counter() - t_cfg, 1))
         entries.append(entry)
+        last_s = time.perf_counter() - t_cfg
         print(json.dumps({k: entry.get(k) for k in ("train_tokens_per_s", "mfu", "step_s", "peak_mem_gb",
-                                                    "projected_30k_x3_minutes")} | {"config": cfg}), flush=True)
+                                                    "projected_30k_x3_minutes", "error")} | {"config": cfg}),
+              flush=True)
         if cuda:
             torch.cuda.empty_cache()
+        measured = [e for e in entries if e.get("train_tokens_per_s")]
+        best = max(measured, key=lambda e: e["train_tokens_per_s"]) if measured else entries[-1]
+        for e in entries:
+            e["best_of_run"] = e is best
+        if not a.no_record:  # after every configuration: a run killed at its time limit keeps what it measured
+            results.parent.mkdir(parents=True, exist_ok=True)
+            results.write_text(json.dumps(existing + entries, indent=2) + "\n")
 
-    measured = [e for e in entries if e.get("train_tokens_per_s")]
-    best = max(measured, key=lambda e: e["train_tokens_per_s"]) if measured else entries[-1]
-    for e in entries:
-        e["best_of_run"] = e is best
-    if not a.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-        RESULTS.write_text(json.dumps(existing + entries, indent=2) + "\n")
     summary = {"bench": "train_throughput", "device": device_name, "configs_measured": len(measured),
                "wall_s": round(time.perf_counter() - t_start, 1),
                **{k: best.get(k) for k in ("train_tokens_per_s", "step_s", "tokens_per_step", "mfu", "achieved_tflops",
