@@ -132,26 +132,62 @@ def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool) 
                 "gradient_checkpointing": False, "attn_implementation": None}
         return [base] + ([{**base, "train_sampling_strategy": "group_by_length"}] if sweep else [])
     base = {"per_device_train_batch_size": 96, "train_sampling_strategy": "group_by_length",
-            "gradient_checkpointing": False, "attn_implementation": "sdpa"}
+            "gradient_checkpointing": False, "attn_implementation": "sdpa", "prepare_kbit": False}
     if not sweep:
         return [base]
-    grid = [  # the default first, so that a run cut short still measured it
+    grid = [  # the default first, so that a run cut short still measured it; grouped by how the model is loaded
         base,                                                              # ~7.7k tokens per micro-step
-        {**base, "per_device_train_batch_size": 144},                     # ~11.5k
-        {**base, "per_device_train_batch_size": 192},                     # ~15k (may OOM without recompute)
         {**base, "per_device_train_batch_size": 48},                      # ~3.8k
+        {**base, "per_device_train_batch_size": 192},                     # ~15k
         {**base, "train_sampling_strategy": "random"},                     # padding cost of random order
-        {**base, "per_device_train_batch_size": 256, "gradient_checkpointing": True},  # ~20k, recompute
+        {**base, "per_device_train_batch_size": 384, "gradient_checkpointing": True},  # ~30k, recompute
+        # peft's prepare_model_for_kbit_training: embeddings, norms and LM head in fp32 (the model is reloaded)
+        {**base, "per_device_train_batch_size": 48, "prepare_kbit": True},
     ]
     if have_liger:  # last: Liger patches the model instance's layers in place, for every later configuration
-        grid.append({**base, "per_device_train_batch_size": 144, "use_liger_kernel": True})
+        grid.append({**base, "per_device_train_batch_size": 192, "use_liger_kernel": True})
     if have_flash:  # padding-free needs flash attention (varlen kernels); the model is reloaded for it
         grid.append({**base, "attn_implementation": "flash_attention_2", "padding_free": True})
     return grid
 
 
+def Profile(path: Path, warmup: int):
+    """Profile two warm-up steps (outside the measured window) with torch.profiler; write the kernel table."""
+    import torch
+    from transformers import TrainerCallback
+
+    first = max(1, warmup - 2)
+
+    class _Profile(TrainerCallback):
+        prof = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == first:
+                acts = [torch.profiler.ProfilerActivity.CPU] + (
+                    [torch.profiler.ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+                self.prof = torch.profiler.profile(activities=acts)
+                self.prof.__enter__()
+                self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.prof is not None and state.global_step == first + 2:
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                wall = time.perf_counter() - self.t0
+                self.prof.__exit__(None, None, None)
+                events = self.prof.key_averages()
+                gpu_us = sum(getattr(e, "self_device_time_total", 0) for e in events)
+                table = events.table(sort_by="self_device_time_total", row_limit=40, max_name_column_width=70)
+                head = f"profiled 2 steps: wall {wall:.3f} s, GPU kernel time {gpu_us / 1e6:.3f} s\n"
+                path.write_text(head + table)
+                print(head + table[:6000], flush=True)
+                self.prof = None
+
+    return _Profile()
+
+
 def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: str, steps: int, warmup: int,
-            workdir: Path) -> tuple[dict, object]:
+            workdir: Path, profile: Path | None = None) -> tuple[dict, object]:
     """Train ``warmup + steps`` optimizer steps with one configuration; figures over the last ``steps``."""
     import torch
     from transformers import TrainerCallback
@@ -186,7 +222,8 @@ def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: s
         def on_train_end(self, args, state, control, **kwargs):
             mark.update(t1=now(), tokens1=state.num_input_tokens_seen, steps=state.global_step - warmup)
 
-    trainer = T.build_trainer(model, tokenizer, train_ds, None, args, lora, [throughput, Window()])
+    callbacks = [throughput, Window()] + ([Profile(profile, warmup)] if profile else [])
+    trainer = T.build_trainer(model, tokenizer, train_ds, None, args, lora, callbacks)
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     throughput.flops_per_token = T.flops_per_token(n_matmul, n_trainable,
                                                    gradient_checkpointing=cfg["gradient_checkpointing"])
@@ -229,6 +266,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results/train_throughput.json")
     p.add_argument("--results", default=str(RESULTS), help="the JSON list the entries are appended to")
+    p.add_argument("--profile", default=None, help="profile two warm-up steps of the first configuration, "
+                   "write torch.profiler's kernel table to this file")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds: start no configuration that would likely end after this (a leased GPU's limit)")
     a = p.parse_args()
@@ -270,17 +309,21 @@ def main() -> None:
     bnb = T.bnb_kwargs({"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
                         "bnb_4bit_compute_dtype": "bfloat16"}, cuda) if cuda else None
 
-    def load(attn):
+    def load(cfg):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        return T.load_base_model(str(model_dir), cuda=cuda, bnb=bnb, attn_implementation=attn)
+        return T.load_base_model(str(model_dir), cuda=cuda, bnb=bnb, attn_implementation=cfg["attn_implementation"],
+                                 prepare_kbit=cfg.get("prepare_kbit", True))
+
+    def loaded_as(cfg):
+        return cfg["attn_implementation"], cfg.get("prepare_kbit", True)
 
     def stage(what: str) -> None:
         print(f"[{time.perf_counter() - t_start:6.1f} s] {what}", flush=True)
 
     stage(f"model ready in {model_dir}; loading it{' in NF4 4-bit' if cuda else ''}")
     t_load = time.perf_counter()
-    model, loaded_attn = load(grid[0]["attn_implementation"]), grid[0]["attn_implementation"]
+    model, loaded = load(grid[0]), loaded_as(grid[0])
     load_s = round(time.perf_counter() - t_load, 1)
     versions = T._versions() | {"python": sys.version.split()[0], "flash_attn": have_flash,
                                 "liger_kernel": _version("liger_kernel") if have_liger else None}
@@ -295,10 +338,12 @@ def main() -> None:
             continue
         t_cfg = time.perf_counter()
         stage(f"measuring {cfg}")
-        if cfg["attn_implementation"] != loaded_attn:
+        if loaded_as(cfg) != loaded:
             del model
             gc.collect()
-            model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
+            if cuda:
+                torch.cuda.empty_cache()
+            model, loaded = load(cfg), loaded_as(cfg)
         settings = {**cfg, "model": model_name, "lora": "r16 alpha32 all-linear", "examples": n_rows,
                     "mean_tokens_per_example": round(tokens_per_example, 1), "warmup_steps": warmup,
                     "completion_only_loss": True, "torch_threads": torch.get_num_threads()}
@@ -307,7 +352,8 @@ def main() -> None:
         error = None
         try:
             figures, model = measure(model, tokenizer, train_ds, cfg, cuda=cuda, device_name=device_name,
-                                     steps=steps, warmup=warmup, workdir=workdir)
+                                     steps=steps, warmup=warmup, workdir=workdir,
+                                     profile=Path(a.profile) if a.profile and not entries else None)
         except Exception as e:  # noqa: BLE001  (an OOM or a kernel that does not fit this stack: record, go on)
             error = f"{type(e).__name__}: {str(e)[:300]}"
         if error is not None:
@@ -317,7 +363,7 @@ def main() -> None:
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            model, loaded_attn = load(cfg["attn_implementation"]), cfg["attn_implementation"]
+            model, loaded = load(cfg), loaded_as(cfg)
         else:
             tps = figures["train_tokens_per_s"]
             projected = WORKLOAD_EPOCHS * WORKLOAD_EXAMPLES * tokens_per_example / tps / 60 if tps else None

@@ -142,8 +142,9 @@ def bnb_kwargs(quantization: dict, cuda: bool) -> dict:
 
 
 def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gradient_checkpointing: bool = False,
-                    attn_implementation: str | None = None):
-    """The base model in bf16 (CUDA) or fp32 (CPU); in 4-bit with ``prepare_model_for_kbit_training`` if ``bnb``."""
+                    attn_implementation: str | None = None, prepare_kbit: bool = True):
+    """The base model in bf16 (CUDA) or fp32 (CPU); in 4-bit with ``prepare_model_for_kbit_training`` if ``bnb``
+    and ``prepare_kbit`` (which also casts every non-quantized weight — embeddings, norms, LM head — to fp32)."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -155,7 +156,7 @@ def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gra
         kwargs["quantization_config"] = BitsAndBytesConfig(
             **{**bnb, "bnb_4bit_compute_dtype": getattr(torch, bnb["bnb_4bit_compute_dtype"])})
     model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
-    if bnb is not None:
+    if bnb is not None and prepare_kbit:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
