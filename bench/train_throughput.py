@@ -124,7 +124,8 @@ def build_7b(arch: str, model_dir: Path) -> Path:
     return model_dir
 
 
-def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool) -> list[dict]:
+def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool,
+                   overrides: list[dict] | None = None) -> list[dict]:
     """What the libraries let us tune: examples per micro-step (→ tokens per micro-step), length grouping vs
     random order, gradient checkpointing, attention kernel, Liger's fused layer kernels."""
     if not cuda:
@@ -133,6 +134,8 @@ def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool) 
         return [base] + ([{**base, "train_sampling_strategy": "group_by_length"}] if sweep else [])
     base = {"per_device_train_batch_size": 96, "train_sampling_strategy": "group_by_length",
             "gradient_checkpointing": False, "attn_implementation": "sdpa", "prepare_kbit": False}
+    if overrides:
+        return [{**base, **o} for o in overrides]
     if not sweep:
         return [base]
     grid = [  # the default first, so that a run cut short still measured it; grouped by how the model is loaded
@@ -266,6 +269,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results/train_throughput.json")
     p.add_argument("--results", default=str(RESULTS), help="the JSON list the entries are appended to")
+    p.add_argument("--grid", default=None, help="CUDA: a JSON list of overrides of the default configuration, "
+                   "measured in order (Liger patches the model in place: put its entries last)")
     p.add_argument("--profile", default=None, help="profile two warm-up steps of the first configuration, "
                    "write torch.profiler's kernel table to this file")
     p.add_argument("--time-budget", type=float, default=None,
@@ -305,7 +310,7 @@ def main() -> None:
 
     have_flash = cuda and importlib.util.find_spec("flash_attn") is not None
     have_liger = cuda and importlib.util.find_spec("liger_kernel") is not None
-    grid = configurations(cuda, a.sweep, have_flash, have_liger)
+    grid = configurations(cuda, a.sweep, have_flash, have_liger, json.loads(a.grid) if a.grid else None)
     bnb = T.bnb_kwargs({"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
                         "bnb_4bit_compute_dtype": "bfloat16"}, cuda) if cuda else None
 
