@@ -159,7 +159,7 @@ def Profile(path: Path, warmup: int):
     import torch
     from transformers import TrainerCallback
 
-    first = max(1, warmup - 2)
+    first = max(1, warmup - 3)  # ends one step before the measured window opens
 
     class _Profile(TrainerCallback):
         prof = None
