@@ -7,30 +7,37 @@ projected time for the seed team's workload (30k examples × 3 epochs).
 On CUDA it builds a 7B-shaped model from a real architecture config (``--arch qwen2.5-7b`` default, or
 ``llama-2-7b``: the published dimensions are written below; random init, since no weights can be downloaded),
 saves it in bf16, reloads it in NF4 4-bit (double quantization, bf16 compute) through ``tasks.train``'s own
-``load_base_model`` (so ``prepare_model_for_kbit_training`` runs exactly as in production), attaches LoRA r=16
-on all linear layers and trains on 30k synthetic prompt/completion rows with realistic lengths through TRL's
-``SFTTrainer`` (completion-only loss), as ``tasks.train.train_lora`` does. A GPU host without network, with
-torch/transformers/peft/accelerate installed (see /work/shared/GPU.md), needs trl, datasets and bitsandbytes as
-wheels brought along, downloaded on a networked machine for its Python (3.12) first:
+``load_base_model``, attaches LoRA r=16 on all linear layers and trains on 30k synthetic prompt/completion rows
+with realistic lengths through TRL's ``SFTTrainer`` (completion-only loss), as ``tasks.train.train_lora`` does.
+The default configuration is the fastest measured on an H100: ~80 examples (~7k tokens) per micro-step grouped
+by length, no gradient checkpointing, the bf16 base as TRL loads it (no fp32 upcast), Liger's fused kernels when
+``liger-kernel`` is installed. A GPU host without network, with torch/transformers/peft/accelerate installed
+(see /work/shared/GPU.md), needs trl, datasets, bitsandbytes and liger-kernel as wheels brought along, downloaded
+on a networked machine for its Python (3.12) first:
 
     pip download --no-deps --python-version 3.12 --only-binary=:all: --platform manylinux_2_24_x86_64 \\
-        -d wheels trl==1.16.0 datasets==5.2.0 bitsandbytes==0.50.2 "dill<0.4.2" "multiprocess<0.70.20"
-    python3 -m pip install --no-index --no-deps wheels/*.whl    # on the GPU host, from the repo root
-    python3 bench/train_throughput.py --sweep                   # ~6-9 min on an H100: build, save, 4-bit load, sweep
+        -d wheels trl==1.16.0 datasets==5.2.0 bitsandbytes==0.50.2 liger-kernel==0.8.5 "dill<0.4.2" \\
+        "multiprocess<0.70.20"
+    python3 -m pip install --no-index --no-deps --target /tmp/site wheels/*.whl && export PYTHONPATH=/tmp/site
+    export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True   # no fragmentation after an OOM'd configuration
+    python3 bench/train_throughput.py --sweep --steps 12 --warmup 4 --workdir /tmp/lfb   # ~6-9 min on an H100
+    python3 bench/train_throughput.py --grid '[{"per_device_train_batch_size": 64}]'    # chosen configurations
 
 Figures (all measured on this run, never estimated):
 
-- ``train_tokens_per_s``: non-padding input tokens (prompt + completion + EOS) per second of optimizer-step
-  time, after ``--warmup`` steps; evaluation and checkpointing are off in the bench.
+- ``train_tokens_per_s``: non-padding input tokens (prompt + completion + EOS) per second of wall clock from the
+  end of the last of ``--warmup`` steps to the end of training, the GPU synchronised at both ends (data loading,
+  logging and metric syncs included); evaluation and checkpointing are off in the bench.
 - ``step_s``: mean seconds per optimizer step; ``tokens_per_step``: mean non-padding tokens per micro-step.
-- ``peak_mem_gb``: ``torch.cuda.max_memory_allocated`` over model load + training (GiB); on CPU the process's
-  peak resident set size.
+- ``peak_mem_gb``: ``torch.cuda.max_memory_allocated`` during this configuration's training (GiB, the 4-bit
+  weights included); on CPU the process's peak resident set size.
 - ``mfu``: ``train_tokens_per_s × flops_per_token / peak``, with ``flops_per_token = 4·N + 2·N_trainable``
   (``6·N + …`` with gradient checkpointing), N = weights of every matmul (all ``nn.Linear`` incl. lm_head, by
   shape), see ``tasks.train.flops_per_token``; peak = dense bf16 datasheet figure (H100/H200 SXM 989.4 TFLOP/s).
   Null on CPU (``achieved_tflops`` is reported instead).
 - ``projected_30k_x3_minutes``: 3 × 30,000 × mean tokens per example ÷ ``train_tokens_per_s`` ÷ 60 (optimizer
   steps only: excludes model load, evaluation and saving).
+- ``--profile FILE``: torch.profiler's kernel table of two warm-up steps of the first configuration.
 
 Results are appended to ``bench/results/train_throughput.json`` (one object per measured configuration); the
 last line printed is one JSON object with the best configuration's figures.
@@ -132,25 +139,29 @@ def configurations(cuda: bool, sweep: bool, have_flash: bool, have_liger: bool,
         base = {"per_device_train_batch_size": 32, "train_sampling_strategy": "random",
                 "gradient_checkpointing": False, "attn_implementation": None}
         return [base] + ([{**base, "train_sampling_strategy": "group_by_length"}] if sweep else [])
-    base = {"per_device_train_batch_size": 96, "train_sampling_strategy": "group_by_length",
-            "gradient_checkpointing": False, "attn_implementation": "sdpa", "prepare_kbit": False}
+    # The best measured on an H100 (bench/results/train_throughput.json): ~7k tokens per micro-step, no
+    # recomputation, a bf16 base as TRL loads it, Liger's fused layer kernels.
+    base = {"per_device_train_batch_size": 80, "train_sampling_strategy": "group_by_length",
+            "gradient_checkpointing": False, "attn_implementation": "sdpa", "prepare_kbit": False,
+            "use_liger_kernel": have_liger}
     if overrides:
         return [{**base, **o} for o in overrides]
     if not sweep:
         return [base]
-    grid = [  # the default first, so that a run cut short still measured it; grouped by how the model is loaded
-        base,                                                              # ~7.7k tokens per micro-step
-        {**base, "per_device_train_batch_size": 48},                      # ~3.8k
-        {**base, "per_device_train_batch_size": 192},                     # ~15k
-        {**base, "train_sampling_strategy": "random"},                     # padding cost of random order
-        {**base, "per_device_train_batch_size": 384, "gradient_checkpointing": True},  # ~30k, recompute
-        # peft's prepare_model_for_kbit_training: embeddings, norms and LM head in fp32 (the model is reloaded)
-        {**base, "per_device_train_batch_size": 48, "prepare_kbit": True},
+    plain = {**base, "use_liger_kernel": False}
+    grid = [  # the default first, so that a run cut short still measured it
+        base,
+        {**base, "per_device_train_batch_size": 64},                      # ~5.8k tokens per micro-step
+        {**base, "per_device_train_batch_size": 96},                      # ~8.7k (near the 80 GB limit)
+        {**base, "per_device_train_batch_size": 512, "gradient_checkpointing": True},  # ~46k, recompute
+        {**plain, "per_device_train_batch_size": 64},                     # without Liger (the model is reloaded)
+        {**plain, "per_device_train_batch_size": 64, "train_sampling_strategy": "random"},  # padding cost
+        {**plain, "per_device_train_batch_size": 512, "gradient_checkpointing": True},
+        # peft's prepare_model_for_kbit_training: embeddings, norms and LM head in fp32 (reloaded)
+        {**plain, "per_device_train_batch_size": 48, "prepare_kbit": True},
     ]
-    if have_liger:  # last: Liger patches the model instance's layers in place, for every later configuration
-        grid.append({**base, "per_device_train_batch_size": 192, "use_liger_kernel": True})
     if have_flash:  # padding-free needs flash attention (varlen kernels); the model is reloaded for it
-        grid.append({**base, "attn_implementation": "flash_attention_2", "padding_free": True})
+        grid.append({**plain, "attn_implementation": "flash_attention_2", "padding_free": True})
     return grid
 
 
@@ -318,17 +329,21 @@ def main() -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         return T.load_base_model(str(model_dir), cuda=cuda, bnb=bnb, attn_implementation=cfg["attn_implementation"],
-                                 prepare_kbit=cfg.get("prepare_kbit", True))
+                                 prepare_kbit=cfg.get("prepare_kbit", False))
 
-    def loaded_as(cfg):
-        return cfg["attn_implementation"], cfg.get("prepare_kbit", True)
+    def loaded_as(cfg):  # how the model in memory must have been loaded; Liger patches it in place, for good
+        return cfg["attn_implementation"], cfg.get("prepare_kbit", False), bool(cfg.get("use_liger_kernel"))
+
+    def needs_reload(loaded, cfg) -> bool:
+        want = loaded_as(cfg)
+        return loaded[:2] != want[:2] or (loaded[2] and not want[2])
 
     def stage(what: str) -> None:
         print(f"[{time.perf_counter() - t_start:6.1f} s] {what}", flush=True)
 
     stage(f"model ready in {model_dir}; loading it{' in NF4 4-bit' if cuda else ''}")
     t_load = time.perf_counter()
-    model, loaded = load(grid[0]), loaded_as(grid[0])
+    model, loaded = load(grid[0]), loaded_as(grid[0])[:2] + (False,)
     load_s = round(time.perf_counter() - t_load, 1)
     versions = T._versions() | {"python": sys.version.split()[0], "flash_attn": have_flash,
                                 "liger_kernel": _version("liger_kernel") if have_liger else None}
@@ -343,15 +358,16 @@ def main() -> None:
             continue
         t_cfg = time.perf_counter()
         stage(f"measuring {cfg}")
-        if loaded_as(cfg) != loaded:
+        if needs_reload(loaded, cfg):
             del model
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            model, loaded = load(cfg), loaded_as(cfg)
+            model, loaded = load(cfg), loaded_as(cfg)[:2] + (False,)
         settings = {**cfg, "model": model_name, "lora": "r16 alpha32 all-linear", "examples": n_rows,
                     "mean_tokens_per_example": round(tokens_per_example, 1), "warmup_steps": warmup,
-                    "completion_only_loss": True, "torch_threads": torch.get_num_threads()}
+                    "completion_only_loss": True, "torch_threads": torch.get_num_threads(),
+                    "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF")}
         entry = {"device": device_name, "bench": "train_throughput", "settings": settings, "versions": versions,
                  "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "model_load_s": load_s}
         error = None
@@ -368,8 +384,9 @@ def main() -> None:
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            model, loaded = load(cfg), loaded_as(cfg)
+            model, loaded = load(cfg), loaded_as(cfg)[:2] + (False,)
         else:
+            loaded = loaded[:2] + (loaded[2] or bool(cfg.get("use_liger_kernel")),)
             tps = figures["train_tokens_per_s"]
             projected = WORKLOAD_EPOCHS * WORKLOAD_EXAMPLES * tokens_per_example / tps / 60 if tps else None
             entry.update(figures, projected_30k_x3_minutes=None if projected is None else round(projected, 1))

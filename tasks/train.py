@@ -2,7 +2,7 @@
 
 Reads like TRL's ``trl/scripts/sft.py``: build ``BitsAndBytesConfig``, ``LoraConfig`` and ``SFTConfig`` from the
 domain YAML's ``training:`` section (keys spelled as bitsandbytes / PEFT / TRL spell them), load the base model
-(4-bit + ``prepare_model_for_kbit_training`` when quantized), hand everything to ``SFTTrainer`` with
+(4-bit when quantized), hand everything to ``SFTTrainer`` with
 prompt/completion data (completion-only loss), resume from the last checkpoint, train, save.
 
     # the tiny CPU student on a snapshot the pipeline wrote; --set takes dotted overrides of the domain file
@@ -137,14 +137,16 @@ def throughput_callback(peak_flops: float | None = None):
 
 def bnb_kwargs(quantization: dict, cuda: bool) -> dict:
     """``BitsAndBytesConfig`` keys: NF4 + double quant; bf16 compute on CUDA, fp32 on CPU."""
-    q = {k: v for k, v in quantization.items() if k != "load_in_4bit"}
+    q = {k: v for k, v in quantization.items() if k not in ("load_in_4bit", "prepare_model_for_kbit_training")}
     return {"load_in_4bit": True, **q, "bnb_4bit_compute_dtype": q["bnb_4bit_compute_dtype"] if cuda else "float32"}
 
 
 def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gradient_checkpointing: bool = False,
-                    attn_implementation: str | None = None, prepare_kbit: bool = True):
-    """The base model in bf16 (CUDA) or fp32 (CPU); in 4-bit with ``prepare_model_for_kbit_training`` if ``bnb``
-    and ``prepare_kbit`` (which also casts every non-quantized weight — embeddings, norms, LM head — to fp32)."""
+                    attn_implementation: str | None = None, prepare_kbit: bool = False):
+    """The base model in bf16 (CUDA) or fp32 (CPU), in 4-bit if ``bnb``; ``prepare_kbit`` runs peft's
+    ``prepare_model_for_kbit_training`` on it (freezes it and casts every non-quantized weight — embeddings,
+    norms, LM head — to fp32). Without it the base stays as TRL's own QLoRA recipe loads it: PEFT freezes the
+    base, TRL enables input gradients for gradient checkpointing and casts the LoRA weights to bf16."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -168,6 +170,15 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
     from trl import SFTConfig
 
     kw = {"save_strategy": "steps", **sft}
+    if kw.get("use_liger_kernel"):
+        import importlib.util
+
+        if not cuda:
+            log.info("sft.use_liger_kernel: Liger's kernels are Triton GPU kernels; off on CPU")
+            kw["use_liger_kernel"] = False
+        elif importlib.util.find_spec("liger_kernel") is None:
+            raise ValueError("training.sft.use_liger_kernel: true needs the liger-kernel package "
+                             "(pip install 'loraforge[gpu]')")
     if not evaluate:
         kw.update(eval_strategy="no", load_best_model_at_end=False)
     if kw.get("padding_free"):
@@ -326,7 +337,8 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
     tokenizer = load_tokenizer(base_model)
     model = load_base_model(base_model, cuda=cuda, bnb=bnb_kwargs(training.quantization.model_dump(), cuda)
                             if quantize else None, gradient_checkpointing=sft["gradient_checkpointing"],
-                            attn_implementation=training.attn_implementation)
+                            attn_implementation=training.attn_implementation,
+                            prepare_kbit=training.quantization.prepare_model_for_kbit_training)
     n_matmul = matmul_params(model)
     args = sft_config(ckpt_dir, sft, cuda=cuda, evaluate=evaluate, progress=progress)
     callbacks: list = [throughput := throughput_callback(peak_bf16_flops(device_name) if cuda else None)]

@@ -52,14 +52,14 @@ def snapshot_dir(tmp_path_factory):
     return d
 
 
-def _training(quantize: bool = False, **sft):
+def _training(quantize: bool = False, prepare_kbit: bool = False, **sft):
     from schemas.config import TrainingConfig
 
     return TrainingConfig.model_validate({
         "lora": {"r": 8, "lora_alpha": 16, "modules_to_save": ["embed_tokens", "lm_head"]},
         "sft": {"max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "logging_steps": 1,
                 "eval_steps": 2, "save_steps": 2, **sft},
-        "quantization": {"load_in_4bit": quantize},
+        "quantization": {"load_in_4bit": quantize, "prepare_model_for_kbit_training": prepare_kbit},
     })
 
 
@@ -142,19 +142,38 @@ def test_adapter_loads_with_plain_peft_in_a_fresh_process(adapter, student_dir):
         assert here.generate(**enc, do_sample=False, max_new_tokens=8)[0].tolist() == fresh["ids"]
 
 
-def test_nf4_qlora_path_loads_4bit_prepares_trains_and_saves_on_cpu(snapshot_dir, student_dir, tmp_path):
+@pytest.mark.parametrize("prepare", [False, True], ids=["trl-recipe", "prepare_model_for_kbit_training"])
+def test_nf4_qlora_path_loads_4bit_trains_and_saves_on_cpu(snapshot_dir, student_dir, tmp_path, prepare):
     import bitsandbytes as bnb
-    import torch
 
     from tasks.train import bnb_kwargs, load_base_model, train_lora
 
-    base = load_base_model(student_dir, cuda=False, bnb=bnb_kwargs(_training(True).quantization.model_dump(), False))
+    training = _training(True, prepare_kbit=prepare)
+    base = load_base_model(student_dir, cuda=False, bnb=bnb_kwargs(training.quantization.model_dump(), False),
+                           prepare_kbit=prepare)
     linear4 = [m for m in base.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert linear4 and linear4[0].weight.quant_type == "nf4"  # the base really is NF4 4-bit
-    assert all(p.dtype == torch.float32 for p in base.parameters() if p.dtype.is_floating_point)  # kbit-prepared
+    # peft's preparation freezes the whole base; without it the base is left as loaded (PEFT freezes it later)
+    assert any(p.requires_grad for p in base.parameters()) is not prepare
 
-    m = train_lora(snapshot_dir, student_dir, tmp_path / "qlora", _training(True), progress=False)
+    m = train_lora(snapshot_dir, student_dir, tmp_path / "qlora", training, progress=False)
     assert m["quantized_4bit"] and m["global_step"] == 4 and m["quantization"]["bnb_4bit_quant_type"] == "nf4"
     assert m["quantization"]["bnb_4bit_use_double_quant"] is True
+    assert m["quantization"]["prepare_model_for_kbit_training"] is prepare
     assert (tmp_path / "qlora" / "adapter_model.safetensors").exists()
     assert "qlora" in (tmp_path / "qlora" / "README.md").read_text()
+
+
+def test_liger_kernels_are_off_on_cpu_and_a_missing_package_is_named_on_cuda(tmp_path, monkeypatch):
+    import importlib.util
+
+    from tasks.train import sft_config
+
+    args = sft_config(tmp_path, {"use_liger_kernel": True, "max_steps": 1}, cuda=False, evaluate=False)
+    assert args.use_liger_kernel is False  # Triton GPU kernels: the CPU path trains without them
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "liger_kernel" else real(name, *a))
+    with pytest.raises(ValueError, match=r"liger-kernel.*loraforge\[gpu\]"):
+        sft_config(tmp_path, {"use_liger_kernel": True, "max_steps": 1}, cuda=True, evaluate=False)
