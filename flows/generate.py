@@ -38,12 +38,21 @@ def _tally(calls: list[TeacherCall]) -> dict:
 
 
 @task(name="call-teacher", cache_policy=NO_CACHE, tags=["teacher"], retries=2, retry_delay_seconds=[2, 10])
-def call_teacher(teacher, requests: list[TeacherRequest], db: str, budget: Budget | None = None) -> dict:
-    """Send one batch of requests to the teacher and store the raw responses in DuckDB."""
+def call_teacher(teacher, requests: list[TeacherRequest], db: str, budget: Budget | None = None,
+                 advance=None) -> dict:
+    """Send one batch of requests to the teacher and store the raw responses in DuckDB (``advance(n)`` moves a
+    progress bar as they are stored)."""
     stored = store.cached_call_hashes(db, [r.request_hash for r in requests])  # a task retry resends nothing stored
+    if advance is not None:
+        advance(len(stored))
     requests = [r for r in requests if r.request_hash not in stored]
-    calls = teacher.complete_batch(  # answers are stored while the batch runs, before anything parses them
-        requests, budget, on_calls=lambda reqs, done: store.upsert_teacher_calls(db, calls_table(reqs, done)))
+
+    def on_calls(reqs: list[TeacherRequest], done: list[TeacherCall]) -> None:
+        store.upsert_teacher_calls(db, calls_table(reqs, done))
+        if advance is not None:
+            advance(sum(c.status != "not_sent" for c in done))
+
+    calls = teacher.complete_batch(requests, budget, on_calls=on_calls)  # stored before anything parses them
     return _tally(calls)
 
 
@@ -125,13 +134,13 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
             batch = todo[start:start + size]
             if batch_api:
                 res = call_teacher_batch_api(teacher, quote(batch), str(h.db), run_id, quote(budget))
-            else:
-                res = call_teacher(teacher, quote(batch), str(h.db), quote(budget))
+                advance(len(batch))
+            else:  # the bar moves as answers are stored
+                res = call_teacher(teacher, quote(batch), str(h.db), quote(budget), quote(advance))
             unsent += res.pop("not_sent")
             for k, v in res.items():
                 sent[k] += v
             done = start + len(batch)
-            advance(len(batch))
     unsent += [r.request_hash for r in todo[done:]]
     store.mark_unsent(h.db, run_id, unsent, "budget_exhausted")  # an empty list clears a resumed run's old set
     result = {"planned": len(requests), "cached": len(cached), "sent": len(todo) - len(unsent), **sent,

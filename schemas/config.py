@@ -87,7 +87,7 @@ class TeacherConfig(Strict):
     concurrency: int = Field(16, gt=0, le=1024)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
-    batch_size: int = Field(10_000, gt=0)  # requests per Prefect task: few boundaries, where concurrency drains
+    batch_size: int = Field(50_000, gt=0)  # requests per Prefect task / Batch API file (its maximum)
     # Answers are stored in DuckDB while a batch runs, every ``store_every`` answers or ``store_interval_s``
     # seconds, so a crash loses at most the requests in flight plus that window, never a whole batch.
     store_every: int = Field(200, gt=0)

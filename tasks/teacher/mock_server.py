@@ -236,7 +236,7 @@ class MockTeacherServer:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.requests_received += 1
-        self.arrivals.append(time.monotonic())
+        self.arrivals.append(arrived := time.monotonic())
         if not self._authorised(request):
             return self._error(401, "invalid API key", "authentication_error")
         try:
@@ -260,8 +260,14 @@ class MockTeacherServer:
                                headers={"Retry-After": str(max(1, math.ceil(wait))),
                                         "retry-after-ms": str(max(1, int(wait * 1000)))})
         fault = self._draw_fault()
-        if (latency := self._latency()) > 0:
-            await asyncio.sleep(latency)
+        payload = b""
+        if fault not in ("429", "500", "reset", "timeout"):  # the answer is made while the latency runs
+            content = _content_for(str(user), fault if fault in CONTENT_FAULTS else None)
+            payload = json.dumps(self._completion(body, messages, content)).encode()
+        # The latency is the time from arrival to answer (the server's own work included), as a real teacher's
+        # is: the bench's limit (requests × latency / concurrency) assumes exactly that.
+        if (wait := self._latency() - (time.monotonic() - arrived)) > 0:
+            await asyncio.sleep(wait)
         if fault == "429":
             return self._error(429, "rate limit reached, slow down", "rate_limit_error", headers={"Retry-After": "0"})
         if fault == "500":
@@ -271,8 +277,6 @@ class MockTeacherServer:
         if fault == "timeout":  # a hung upstream: no answer within timeout_sleep_s, then the connection drops
             await asyncio.sleep(self.timeout_sleep_s)  # (a half-closed socket may still look alive: never answer)
             return self._reset_connection(request)
-        content = _content_for(str(user), fault if fault in CONTENT_FAULTS else None)
-        payload = json.dumps(self._completion(body, messages, content)).encode()
         if fault == "truncated":
             resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
             resp.content_length = len(payload)

@@ -20,16 +20,16 @@ from tasks.teacher.mock_server import MockTeacherServer, request_key
 
 pytestmark = pytest.mark.slow
 DOMAIN = "rel-crash"
-KILL_AFTER = 120  # requests received by the teacher; batches of 20 → ~5 batches stored, one in flight
+KILL_AFTER = 120  # requests received by the teacher; answers stored every 10 → ~100 stored, some in flight
 
 
 def _openai_domain(tmp_path, server) -> dict[str, str]:
     configs = configs_copy(tmp_path / "configs")
-    # batch_size 20: the raw responses of a batch are stored when its Prefect task ends, so smaller batches
-    # are what a kill can keep (with the shipped 2,500 a kill during the one tiny batch would keep nothing)
+    # the shipped batch size (the whole tiny run is one Prefect task): what a kill keeps is what the task had
+    # stored while it ran, every teacher.store_every answers
     write_domain(configs, DOMAIN, set_keys={
         "teacher.provider": "openai", "teacher.model": "mock-teacher", "teacher.base_url": server.base_url,
-        "teacher.api_key_env": "LF_REL_UNSET_KEY", "teacher.concurrency": 4, "teacher.batch_size": 20,
+        "teacher.api_key_env": "LF_REL_UNSET_KEY", "teacher.concurrency": 4, "teacher.store_every": 10,
         "teacher.max_retries": 2})
     return cli_env(tmp_path, LORAFORGE_CONFIGS=str(configs))
 
