@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import report, save
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.config import load_domain  # noqa: E402
@@ -69,8 +71,6 @@ def main() -> None:
     figures: dict = {"n": args.n, "batch_size": cfg.eval.batch_size, "max_new_tokens": cfg.eval.max_new_tokens,
                      "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                      "loadavg_1m_start": round(os.getloadavg()[0], 2)}  # a shared machine: say how busy it was
-    out = Path(__file__).parent / "results" / "evaluate_throughput.json"
-    out.parent.mkdir(exist_ok=True)
     figures["adapter_dir"] = adapter
     for label, adir in (("adapter", adapter), ("base", None)):
         if (label == "adapter" and not adir) or (label == "base" and adapter and not args.with_base):
@@ -84,8 +84,8 @@ def main() -> None:
                           "latency_ms_p50": m["latency_ms_p50"], "dfa_undecided": m["dfa_undecided"],
                           "loadavg_1m_end": round(os.getloadavg()[0], 2)}
         print(f"{label}: {figures[label]}", file=sys.stderr)
-        out.write_text(json.dumps(figures, indent=2) + "\n")  # after each model: a partial run still reports
-    print(json.dumps(figures))
+        save("evaluate_throughput", figures)  # after each model: a partial run still reports
+    report("evaluate_throughput", figures)
 
 
 if __name__ == "__main__":

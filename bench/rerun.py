@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import report
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,10 +50,7 @@ def main() -> None:
         "stages": {s["stage"]: s["status"] for s in child["stages"]}, "parent_run_id": child["parent_run_id"],
         "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
     }
-    out = ROOT / "bench" / "results" / "rerun.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(json.dumps(figures))
+    report("rerun", figures, indent=1)
 
 
 if __name__ == "__main__":

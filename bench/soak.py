@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import report
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -74,9 +76,7 @@ def main() -> None:
         "doctor_ok": doctor["ok"], "cpus": os.cpu_count(),
     }
     result["goal_met"] = result["rss_growth_after_first_pct"] < 10 and result["fd_growth_after_first"] <= 0
-    out = ROOT / "bench" / "results" / "soak.json"
-    out.write_text(json.dumps({**result, "per_run": rows}, indent=1) + "\n")
-    print(json.dumps(result))
+    report("soak", result, stored={**result, "per_run": rows}, indent=1)
 
 
 if __name__ == "__main__":

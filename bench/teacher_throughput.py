@@ -32,6 +32,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _report import report
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-bench-"))
@@ -194,10 +196,7 @@ def main() -> None:
     result = {"latency_s": args.latency, "concurrency": args.concurrency, **throughput(args, home)}
     if not args.skip_rpm:
         result.update(rate_limited(args))
-    out = ROOT / "bench" / "results" / "teacher_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    report("teacher_throughput", result)
 
 
 if __name__ == "__main__":

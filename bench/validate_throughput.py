@@ -22,6 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from _report import report
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.config import load_domain  # noqa: E402
@@ -108,10 +110,7 @@ def main() -> None:
         # CPU actually consumed (user+sys): what the work costs, independent of how busy the machine was
         "cpu_s_parent": round(cpu_parent, 2), "cpu_s_workers": round(cpu_workers, 2),
     }
-    out = Path(__file__).resolve().parent / "results" / "validate_throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    report("validate_throughput", result)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -54,6 +55,20 @@ class TeacherOpt(StrEnum):
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _reported(what: str, *usage_errors: type[Exception]):
+    """A command's work: a usage error (one of ``usage_errors``) exits 2 with its message, any other failure 1 with
+    "<what> failed: …" — a message, never a traceback."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except usage_errors as e:
+        _fail(str(e))
+    except Exception as e:
+        _fail(f"{what} failed: {type(e).__name__}: {e}", code=1)
 
 
 def _domain_or_fail(domain: str):
@@ -107,13 +122,9 @@ def run(
     _setup_prefect()
     from flows.pipeline import distill_to_adapter
 
-    try:
+    with _reported("run", ConfigError):  # a failed run is recorded as failed in DuckDB; say so plainly
         summary = distill_to_adapter(domain=domain, profile=profile.value,
                                      teacher=teacher.value if teacher else None)
-    except ConfigError as e:
-        _fail(str(e))
-    except Exception as e:  # the run is recorded as failed in DuckDB; say so plainly
-        _fail(f"run failed: {type(e).__name__}: {e}", code=1)
     if as_json:
         _print_json(summary)
     else:
@@ -288,7 +299,7 @@ def evaluate(
     from tasks import registry, store
 
     h = Home.from_env()
-    try:
+    with _reported("evaluation", registry.RegistryError):
         if eval_file is not None:
             from flows.evaluate import evaluate_file
 
@@ -298,10 +309,6 @@ def evaluate(
 
             ref = resolve_model(h, cfg, adapter)["ref"]
             m = evaluate_adapter(store.get_adapter(h.db, ref)["run_id"], ref)["candidate"]
-    except registry.RegistryError as e:
-        _fail(str(e))
-    except Exception as e:
-        _fail(f"evaluation failed: {type(e).__name__}: {e}", code=1)
     if as_json:
         _print_json(m)
     else:
@@ -324,12 +331,8 @@ def promote(
     from flows.promote import promote_adapter
     from tasks.registry import RegistryError
 
-    try:
+    with _reported("promote", RegistryError):
         d = promote_adapter(domain=domain, adapter_id=adapter, force=force, reason=reason)
-    except RegistryError as e:
-        _fail(str(e))
-    except Exception as e:
-        _fail(f"promote failed: {type(e).__name__}: {e}", code=1)
     _print_json(d) if as_json else _print_decision(d)
 
 
@@ -344,12 +347,8 @@ def rollback(
     from flows.promote import rollback_adapter
     from tasks.registry import RegistryError
 
-    try:
+    with _reported("rollback", RegistryError):
         r = rollback_adapter(domain=domain)
-    except RegistryError as e:
-        _fail(str(e))
-    except Exception as e:
-        _fail(f"rollback failed: {type(e).__name__}: {e}", code=1)
     if as_json:
         _print_json(r)
     else:
@@ -422,14 +421,11 @@ def _run_stages(as_json: bool, **kwargs) -> dict:
     from flows.pipeline import distill_to_adapter
     from tasks import store
 
-    try:
-        summary = distill_to_adapter(**kwargs)
-    except (ConfigError, UnknownRunError) as e:
-        _fail(str(e))
-    except DomainBusyError as e:
-        _fail(str(e), code=3)
-    except Exception as e:  # recorded as failed in DuckDB (runs show RUN_ID has the failed stage)
-        _fail(f"run failed: {type(e).__name__}: {e}", code=1)
+    with _reported("run", ConfigError, UnknownRunError):  # a failure: `runs show RUN_ID` has the failed stage
+        try:
+            summary = distill_to_adapter(**kwargs)
+        except DomainBusyError as e:
+            _fail(str(e), code=3)
     db = Home.from_env(kwargs.get("home")).db
     row = store.get_run(db, summary["run_id"])
     summary = {**summary, "parent_run_id": row["parent_run_id"], "stages": _stage_rows(db, summary["run_id"])}

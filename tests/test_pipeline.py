@@ -50,6 +50,8 @@ def test_quick_profile_end_to_end_and_rerun_is_idempotent(home, prefect_harness)
     first = distill_to_adapter(domain="regex-python", profile="quick", home=str(home.root))
     _check_run_rows(home, first)
     assert first["eval"]["base"]["semantic_accuracy"] <= first["eval"]["candidate"]["semantic_accuracy"]
+    trained = json.loads(store.get_adapter(home.db, first["adapter"]["id"])["train_json"])
+    assert trained["final_logged_loss"] < 0.5 * trained["first_logged_loss"]  # the quick LoRA really learns
     n_examples = store.table_count(home.db, "examples")
     n_calls = store.table_count(home.db, "teacher_calls")
 
