@@ -9,6 +9,7 @@ ephemeral Prefect start is part of the figure). Writes bench/results/rerun.json.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ def cli(*args: str, env: dict) -> tuple[dict, float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help explains, runs nothing
     sys.path.insert(0, str(ROOT))
     from tasks import store
 
