@@ -136,15 +136,33 @@ def _print_summary(s: dict) -> None:
     err.print(f"[bold]run {s['run_id']}[/] {s['status']} — domain {s['domain']}, profile {s['profile']}")
     err.print(f"  requests {c['requested']}: accepted {c['accepted']}, quarantined {c['quarantined']}, "
               f"failed {c['failed']}  reasons {s['quarantine_reasons']}")
+    ex = s.get("examples") or {}
+    if ex:
+        err.print(f"  examples distilled {ex.get('distilled')}, trained on {ex.get('trained_on')}")
     err.print(f"  dataset {s['dataset_id']}  adapter {s['adapter']['id']} → [bold]{s['adapter']['status']}[/]")
-    t = Table("model", "compile", "semantic", "95% CI", "exact", "out tokens", "latency p50 ms")
-    for role, m in s["eval"].items():
-        if m:
-            t.add_row(role, f"{m['compile_rate']:.3f}", f"{m['semantic_accuracy']:.3f}",
-                      f"{m['semantic_accuracy_ci'][0]:.3f}–{m['semantic_accuracy_ci'][1]:.3f}",
-                      f"{m['exact_match']:.3f}", f"{m['mean_output_tokens']:.1f}", f"{m['latency_ms_p50']:.1f}")
-    err.print(t)
+    err.print(eval_table(s["eval"]))
     err.print("  seconds " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
+
+
+def eval_table(evals: dict) -> Table:
+    """Base, candidate and champion side by side on the held-out split (the teacher's own distribution) and on
+    the hand-written golden set (people's phrasing): the second column is the one that says what the adapter is
+    worth."""
+    t = Table("model", "held-out semantic", "95% CI", "golden semantic", "95% CI", "compile", "exact",
+              "out tokens", "latency p50 ms")
+
+    def ci(m: dict | None) -> str:
+        return f"{m['semantic_accuracy_ci'][0]:.3f}–{m['semantic_accuracy_ci'][1]:.3f}" if m and m.get("n") else "–"
+
+    def acc(m: dict | None) -> str:
+        return f"{m['semantic_accuracy']:.3f} (n {m['n']})" if m and m.get("n") else "–"
+
+    for role, m in evals.items():
+        if m:
+            g = m.get("golden")
+            t.add_row(role, acc(m), ci(m), acc(g), ci(g), f"{m['compile_rate']:.3f}", f"{m['exact_match']:.3f}",
+                      f"{m['mean_output_tokens']:.1f}", f"{m['latency_ms_p50']:.1f}")
+    return t
 
 
 @app.command()

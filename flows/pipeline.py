@@ -7,6 +7,7 @@ Each stage is a flow of its own that reads what DuckDB already holds, so any of 
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 import uuid
@@ -130,7 +131,10 @@ def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "
                 uri = storage.put_dir(adapter_dir, storage.join(url, "adapters", domain, adapter_id))
                 store.set_adapter_uri(h.db, adapter_id, uri)
                 store.record_stage(h.db, run_id, "publish", "completed", result={"adapter_uri": uri})
-        summary.adapter.id, summary.adapter.status = adapter_id, store.get_adapter(h.db, adapter_id)["status"]
+        row = store.get_adapter(h.db, adapter_id)
+        summary.adapter.id, summary.adapter.status = adapter_id, row["status"]
+        trained = json.loads(row.get("train_json") or "{}")
+        summary.examples = {"distilled": summary.counts.accepted, "trained_on": trained.get("train_examples")}
 
         evals = stage("evaluate", evaluate_adapter, run_id, adapter_id, home=str(h.root))  # base/candidate/champion
         summary.eval = evals

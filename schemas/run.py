@@ -64,6 +64,8 @@ class RunSummary(BaseModel):
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     quality: dict | None = None  # validation's data-quality report: acceptance rate, reasons, topics, lengths
     dataset_id: str | None = None
+    # accepted examples of the run (train + val + test splits) and the train rows the adapter actually saw
+    examples: dict[str, int | None] = Field(default_factory=lambda: {"distilled": None, "trained_on": None})
     adapter: AdapterRef = AdapterRef()
     eval: dict = Field(default_factory=lambda: {"base": None, "candidate": None, "champion": None})
     gate: dict | None = None
