@@ -1,5 +1,5 @@
-"""Training throughput of loraforge's LoRA/QLoRA path: train tokens/s, step time, peak memory, MFU, and the
-projected time for the seed team's workload (30k examples × 3 epochs).
+"""Training throughput of loraforge's LoRA/QLoRA path: train tokens/s, step time, peak memory, MFU and hardware
+FLOPs utilisation, and the projected time for the seed team's workload (30k examples × 3 epochs).
 
     python bench/train_throughput.py                    # CPU: the tiny student, fp32 LoRA (~1-2 min)
     python bench/train_throughput.py --sweep            # CPU: also the length-grouping variant
@@ -31,10 +31,14 @@ Figures (all measured on this run, never estimated):
 - ``step_s``: mean seconds per optimizer step; ``tokens_per_step``: mean non-padding tokens per micro-step.
 - ``peak_mem_gb``: ``torch.cuda.max_memory_allocated`` during this configuration's training (GiB, the 4-bit
   weights included); on CPU the process's peak resident set size.
-- ``mfu``: ``train_tokens_per_s × flops_per_token / peak``, with ``flops_per_token = 4·N + 2·N_trainable``
-  (``6·N + …`` with gradient checkpointing), N = weights of every matmul (all ``nn.Linear`` incl. lm_head, by
-  shape), see ``tasks.train.flops_per_token``; peak = dense bf16 datasheet figure (H100/H200 SXM 989.4 TFLOP/s).
-  Null on CPU (``achieved_tflops`` is reported instead).
+- ``mfu`` (model FLOPs utilisation): ``train_tokens_per_s × (4·N + 2·N_trainable) / peak``, N = weights of
+  every matmul (all ``nn.Linear`` incl. lm_head, by shape), see ``tasks.train.flops_per_token``; peak = dense
+  bf16 datasheet figure (H100/H200 SXM 989.4 TFLOP/s). The recomputed forward of gradient checkpointing is not
+  model work and is not counted.
+- ``hfu`` (hardware FLOPs utilisation): the same with ``flops_per_token`` as executed (``6·N + 2·N_trainable``
+  with gradient checkpointing, which recomputes the forward); equal to ``mfu`` without checkpointing. Both are
+  null on CPU (``achieved_tflops``, executed FLOPs, is reported instead). Entries recorded before 2026-12-02
+  have no ``hfu`` key: their ``mfu`` is the executed-FLOPs figure, i.e. hardware utilisation.
 - ``projected_30k_x3_minutes``: 3 × 30,000 × mean tokens per example ÷ ``train_tokens_per_s`` ÷ 60 (optimizer
   steps only: excludes model load, evaluation and saving).
 - ``--profile FILE``: torch.profiler's kernel table of two warm-up steps of the first configuration.
@@ -246,6 +250,13 @@ def measure(model, tokenizer, train_ds, cfg: dict, *, cuda: bool, device_name: s
     trainer.train()
     tokens, seconds, n_steps = mark["tokens1"] - mark["tokens0"], mark["t1"] - mark["t0"], mark["steps"]
     figures = throughput.rate(tokens, seconds)
+    # The callback's figure counts the FLOPs the GPU executed, the recomputed forward of gradient checkpointing
+    # included: hardware FLOPs utilisation. MFU counts the model's FLOPs only (4·N + 2·N_trainable), so the two
+    # differ only for configurations with gradient checkpointing.
+    figures["hfu"] = figures.pop("mfu")
+    model_fpt = T.flops_per_token(n_matmul, n_trainable, gradient_checkpointing=False)
+    figures["mfu"] = round(figures["train_tokens_per_s"] * model_fpt / throughput.peak_flops, 4) \
+        if throughput.peak_flops else None
     peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else T._peak_mem_gb(False)
     result = {
         **figures, "step_s": round(seconds / n_steps, 4), "tokens_per_step": round(tokens / n_steps, 1),
@@ -378,7 +389,7 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001  (an OOM or a kernel that does not fit this stack: record, go on)
             error = f"{type(e).__name__}: {str(e)[:300]}"
         if error is not None:
-            entry.update(train_tokens_per_s=None, mfu=None, peak_mem_gb=None, projected_30k_x3_minutes=None,
+            entry.update(train_tokens_per_s=None, mfu=None, hfu=None, peak_mem_gb=None, projected_30k_x3_minutes=None,
                          error=error)
             del model  # the failed trainer left LoRA layers in it: start again from the saved weights
             gc.collect()
@@ -394,7 +405,7 @@ def main() -> None:
                      config_wall_s=round(time.perf_counter() - t_cfg, 1))
         entries.append(entry)
         last_s = time.perf_counter() - t_cfg
-        print(json.dumps({k: entry.get(k) for k in ("train_tokens_per_s", "mfu", "step_s", "peak_mem_gb",
+        print(json.dumps({k: entry.get(k) for k in ("train_tokens_per_s", "mfu", "hfu", "step_s", "peak_mem_gb",
                                                     "projected_30k_x3_minutes", "error")} | {"config": cfg}),
               flush=True)
         if cuda:
@@ -409,8 +420,8 @@ def main() -> None:
 
     summary = {"bench": "train_throughput", "device": device_name, "configs_measured": len(measured),
                "wall_s": round(time.perf_counter() - t_start, 1),
-               **{k: best.get(k) for k in ("train_tokens_per_s", "step_s", "tokens_per_step", "mfu", "achieved_tflops",
-                                           "peak_mem_gb", "projected_30k_x3_minutes")},
+               **{k: best.get(k) for k in ("train_tokens_per_s", "step_s", "tokens_per_step", "mfu", "hfu",
+                                           "achieved_tflops", "peak_mem_gb", "projected_30k_x3_minutes")},
                "best_settings": {k: best["settings"][k] for k in ("per_device_train_batch_size",
                                                                   "train_sampling_strategy", "gradient_checkpointing",
                                                                   "attn_implementation")}}
