@@ -2,14 +2,15 @@
 
     python bench/prefect_overhead.py
 
-Prints one JSON line: seconds to the first flow run (ephemeral server start included), then the mean
-overhead of an empty subflow and of an empty task run. The pipeline uses 6 subflows and ~20 tasks for
+Writes bench/results/prefect_overhead.json and prints the same figures as one JSON line last: seconds to the
+first flow run (ephemeral server start included), then the mean overhead of an empty subflow and of an empty
+task run. The pipeline uses 6 subflows and ~20 tasks for
 the full profile, so its Prefect overhead is start + 6 × subflow + 20 × task.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 import_s = time.perf_counter() - t_import
+
+from _report import report  # noqa: E402
 
 
 @task(cache_policy=NO_CACHE)
@@ -48,6 +51,7 @@ def timing_flow(target: str, n: int) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help explains, runs nothing
     t0 = time.perf_counter()
     empty_subflow(0)
     first = time.perf_counter() - t0
@@ -57,9 +61,10 @@ def main() -> None:
         "bench": "prefect_overhead", "prefect_import_s": round(import_s, 2), "first_flow_run_s": round(first, 2),
         "per_subflow_s": round(per_subflow, 3), "per_task_s": round(per_task, 4),
         "pipeline_overhead_estimate_s": round(first + 6 * per_subflow + 20 * per_task, 1),
-        "python": sys.version.split()[0],
+        "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
     }
-    print(json.dumps(figures))
+    report("prefect_overhead", figures, indent=None)
 
 
 if __name__ == "__main__":
