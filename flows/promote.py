@@ -43,22 +43,36 @@ def decision_markdown(status: str, adapter_id: str, domain: str, decision: dict,
         for c in decision["checks"]:
             result = "skipped (" + c["skipped"] + ")" if c.get("skipped") else ("pass" if c["passed"] else "**FAIL**")
             lines.append(f"| {c['name']} | {c['value']} | {c['threshold']} | {result} |")
-    boot = decision.get("bootstrap")
-    if boot:
-        lines += ["", f"Paired bootstrap ({boot['resamples']} resamples, seed {boot['seed']}, {boot['n']} items):"
-                      f" candidate − champion semantic accuracy {boot['delta']:+.4f},"
-                      f" {round(boot['confidence'] * 100)} % CI [{boot['ci'][0]:+.4f}, {boot['ci'][1]:+.4f}]"]
+    for key, other, where in (("bootstrap", "champion", "held-out items"), ("golden_bootstrap", "base model",
+                                                                               "golden items")):
+        boot = decision.get(key)
+        if boot:
+            lines += ["", f"Paired bootstrap ({boot['resamples']} resamples, seed {boot['seed']}, {boot['n']} {where}):"
+                          f" candidate − {other} semantic accuracy {boot['delta']:+.4f},"
+                          f" {round(boot['confidence'] * 100)} % CI [{boot['ci'][0]:+.4f}, {boot['ci'][1]:+.4f}]"]
     if decision["reasons"] and not decision.get("forced"):
         lines += ["", "Reasons:", *[f"- {r}" for r in decision["reasons"]]]
     return "\n".join(lines) + "\n"
 
 
-def _pairs(h: Home, candidate: dict, champion: dict) -> tuple[list[int], list[int]]:
-    """Per-item semantic scores of candidate and champion on the items both scored, in id order."""
+def _pairs(h: Home, candidate: dict, other: dict) -> tuple[list[int], list[int]]:
+    """Per-item semantic scores of two evaluations (M with ``eval_id``) on the items both scored, in id order."""
     cand = store.scored_items(h.db, candidate["eval_id"])
-    champ = store.scored_items(h.db, champion["eval_id"])
+    champ = store.scored_items(h.db, other["eval_id"])
     common = sorted(cand.keys() & champ.keys())
     return [int(cand[i]["semantic_ok"]) for i in common], [int(champ[i]["semantic_ok"]) for i in common]
+
+
+def recorded_base_golden(h: Home, candidate: dict) -> dict | None:
+    """The base model's golden-set M recorded by the evaluation that scored the candidate's golden set (same run,
+    same items), or None when there is none."""
+    golden = candidate.get("golden") or {}
+    ev = store.get_evaluation(h.db, golden["eval_id"]) if golden.get("eval_id") else None
+    if ev is None:
+        return None
+    rows = [r for r in store.list_evaluations(h.db, run_id=ev["run_id"])
+            if r["role"] == "base" and r["eval_set"] == "golden" and r["dataset_id"] == ev["dataset_id"]]
+    return json.loads(rows[-1]["metrics_json"]) if rows and rows[-1]["metrics_json"] else None
 
 
 def _report(h: Home, domain: str, adapter_id: str, promotion: dict, decision: dict) -> None:
@@ -68,30 +82,41 @@ def _report(h: Home, domain: str, adapter_id: str, promotion: dict, decision: di
                                                         promotion["previous_adapter_id"]))
     emit_adapter_event(status, domain, adapter_id, promotion["previous_adapter_id"], {
         "run_id": promotion["run_id"], "promotion_id": promotion["promotion_id"], "forced": decision.get("forced"),
-        "failed": decision["failed"], "reasons": decision["reasons"], "bootstrap": decision.get("bootstrap")})
+        "failed": decision["failed"], "reasons": decision["reasons"], "bootstrap": decision.get("bootstrap"),
+        "golden_bootstrap": decision.get("golden_bootstrap")})
     print(f"gate: {status} {adapter_id} ({'; '.join(decision['reasons']) or 'all checks passed'})")
 
 
 @flow(name="gate-and-promote", log_prints=True)
 def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None, champion: dict | None = None,
-                     home: str | None = None, attempt: str | None = None) -> dict:
-    """Promote the candidate if it clears the domain's gate and is significantly better than the champion.
+                     home: str | None = None, attempt: str | None = None, base: dict | None = None) -> dict:
+    """Promote the candidate if it clears the domain's gate, beats the base model on the golden set and is
+    significantly better than the champion.
 
-    ``candidate``/``champion`` are the evaluation's metrics; when they are missing, or the champion changed
-    since they were measured, the adapter is evaluated again (cached results make that cheap)."""
+    ``candidate``/``champion``/``base`` are the evaluation's metrics (``base`` defaults to the base model's golden
+    results recorded beside the candidate's); when they are missing, or the champion changed since they were
+    measured, the adapter is evaluated again (cached results make that cheap)."""
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     registry.reconcile(h.db, h.adapters, cfg.name)
     adapter = store.get_adapter(h.db, adapter_id)
     current = registry.champion(h.db, cfg.name, adapter_id)
     stale = current is not None and (champion or {}).get("model_ref") != current["adapter_id"]
-    if candidate is None or "eval_id" not in candidate or stale:
+    cand_golden = (candidate or {}).get("golden") or {}
+    base_golden = (base or {}).get("golden") or (recorded_base_golden(h, candidate) if candidate else None)
+    no_base = bool(cand_golden.get("n")) and not (base_golden or {}).get("eval_id")
+    if candidate is None or "eval_id" not in candidate or stale or no_base:
         evals = evaluate_adapter(run_id, adapter_id, home=str(h.root))
         candidate, champion = evals["candidate"], evals["champion"]
+        base_golden = (evals["base"] or {}).get("golden")
     champion = champion if current else None
+    cand_golden = candidate.get("golden") or {}
+    golden_pairs = _pairs(h, cand_golden, base_golden) if cand_golden.get("n") and base_golden else None
     decision = registry.decide(candidate, champion, cfg.gate,
-                               pairs=_pairs(h, candidate, champion) if champion else None)
-    decision |= {"candidate_eval_id": candidate["eval_id"], "champion_eval_id": (champion or {}).get("eval_id")}
+                               pairs=_pairs(h, candidate, champion) if champion else None,
+                               golden_pairs=golden_pairs, base_golden=base_golden)
+    decision |= {"candidate_eval_id": candidate["eval_id"], "champion_eval_id": (champion or {}).get("eval_id"),
+                 "base_golden_eval_id": (base_golden or {}).get("eval_id")}
     promotion = registry.apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter,
                                         decision=decision, key=attempt)
     _report(h, cfg.name, adapter_id, promotion, decision)

@@ -276,6 +276,10 @@ class GateConfig(Strict):
     max_mean_output_tokens: float | None = Field(None, gt=0)
     redos_no_worse_than_champion: bool = True
     max_golden_regression: float | None = Field(0.0, ge=0, le=1)  # golden-set drop vs the champion allowed
+    # the golden set (hand-written requests) judges every candidate, champion or not; None turns a check off
+    min_golden_semantic_accuracy: float | None = Field(0.5, ge=0, le=1)
+    # margin the 95 % CI lower bound of (candidate - base model) golden semantic accuracy must clear
+    min_golden_improvement_over_base: float | None = Field(0.1, ge=-1, le=1)
     min_serving_parity: float | None = Field(0.99, ge=0, le=1)  # merged vs unmerged outputs that agree
     bootstrap_resamples: int = Field(1000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)

@@ -3,7 +3,10 @@
 ``decide`` checks the candidate's metrics against the domain's ``gate:`` policy and, when a champion exists,
 compares the two on the very same items with a seeded **paired bootstrap** of the per-item difference
 (candidate − champion): the candidate is better only when the CI's lower bound clears the configured margin,
-otherwise the decision says "no significant improvement". Every check carries its value, threshold and verdict.
+otherwise the decision says "no significant improvement". The hand-written golden set judges every candidate,
+over an empty slot too: its semantic accuracy must reach a floor, and a paired bootstrap of (candidate − base
+model) over the golden items must clear a margin, so an adapter that only echoes its teacher's grammar is refused.
+Every check carries its value, threshold and verdict.
 
 ``promote`` / ``rollback`` change the registry in one DuckDB transaction (the domain's old champion → ``retired``,
 the new one → ``promoted``, a ``promotions`` row) and then move the pointer
@@ -90,13 +93,57 @@ def _worst_topic(candidate: dict, champion: dict, min_n: int) -> tuple[str | Non
     return where, worst
 
 
+def _golden_checks(candidate: dict, gate: GateConfig, golden_pairs: tuple[list[int], list[int]] | None,
+                   base_golden: dict | None) -> tuple[list[dict], dict | None]:
+    """The golden set judges every candidate, over an empty slot too: a floor on its semantic accuracy, and a
+    paired bootstrap of (candidate − base model) over the golden items whose lower bound must clear a margin.
+    A candidate with no scored golden items fails both: it cannot show it understands people's requests."""
+    checks: list[dict] = []
+    cg = candidate.get("golden") or {}
+    n = cg.get("n") or 0
+    none = ("no golden items were scored (configs/golden/<domain>.jsonl missing, empty or all excluded); ship a"
+            " golden set or turn the check off with null")
+    if gate.min_golden_semantic_accuracy is not None:
+        t = gate.min_golden_semantic_accuracy
+        if not n:
+            checks.append(_check("min_golden_semantic_accuracy", None, t, False,
+                                 f"min_golden_semantic_accuracy: {none}"))
+        else:
+            acc = cg["semantic_accuracy"]
+            checks.append(_check("min_golden_semantic_accuracy", acc, t, acc >= t,
+                                 f"golden set: semantic accuracy {acc:.4f} on {n} hand-written items < {t}", n=n))
+    boot = None
+    if gate.min_golden_improvement_over_base is not None:
+        margin = gate.min_golden_improvement_over_base
+        if not n:
+            checks.append(_check("golden_improvement_over_base", None, margin, False,
+                                 f"golden_improvement_over_base: {none}"))
+        else:
+            if golden_pairs is None:
+                raise ValueError("the golden comparison with the base model needs golden_pairs (candidate, base)")
+            boot = paired_bootstrap(*golden_pairs, resamples=gate.bootstrap_resamples, confidence=gate.confidence,
+                                    seed=gate.bootstrap_seed)
+            lo, hi = boot["ci"]
+            base_acc = (base_golden or {}).get("semantic_accuracy")
+            checks.append(_check(
+                "golden_improvement_over_base", lo, margin, boot["n"] > 0 and lo > margin,
+                f"does not beat the base model on the golden set: candidate − base {boot['delta']:+.4f},"
+                f" {round(gate.confidence * 100)} % CI [{lo:+.4f}, {hi:+.4f}] over {boot['n']} paired items;"
+                f" the lower bound must clear {margin:+.4f}",
+                delta=boot["delta"], ci=boot["ci"], n=boot["n"], base_semantic_accuracy=base_acc))
+    return checks, boot
+
+
 def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
-           pairs: tuple[list[int], list[int]] | None = None) -> dict:
-    """The gate decision: ``{"promote", "checks", "failed", "reasons", "bootstrap"}``.
+           pairs: tuple[list[int], list[int]] | None = None,
+           golden_pairs: tuple[list[int], list[int]] | None = None, base_golden: dict | None = None) -> dict:
+    """The gate decision: ``{"promote", "checks", "failed", "reasons", "bootstrap", "golden_bootstrap"}``.
 
     ``candidate``/``champion`` are metrics objects M on the same items (M may carry ``golden``: the golden set's
     M); ``pairs`` are the per-item semantic scores (0/1) of candidate and champion on those items, in the same
-    order, for the paired bootstrap. Checks that need a champion are reported as skipped when there is none."""
+    order, for the paired bootstrap; ``golden_pairs`` the same for candidate and base model on the golden items
+    (``base_golden``: the base model's golden M, for the report). Checks that need a champion are reported as
+    skipped when there is none; the golden checks never are."""
     checks = [
         _check("min_compile_rate", candidate["compile_rate"], gate.min_compile_rate,
                candidate["compile_rate"] >= gate.min_compile_rate),
@@ -156,9 +203,12 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
             checks.append(_check("golden_no_regression", delta, floor, delta >= floor,
                                  f"golden set regressed: {cg['semantic_accuracy']:.4f} vs the champion's"
                                  f" {hg['semantic_accuracy']:.4f} on {cg['n']} items"))
+    golden, golden_boot = _golden_checks(candidate, gate, golden_pairs, base_golden)
+    checks += golden
     failed = [c for c in checks if not c["passed"]]
     return {"promote": not failed, "checks": checks, "failed": [c["name"] for c in failed],
-            "reasons": [c["reason"] for c in failed], "bootstrap": boot, "forced": False}
+            "reasons": [c["reason"] for c in failed], "bootstrap": boot, "golden_bootstrap": golden_boot,
+            "forced": False}
 
 
 # ----------------------------------------------------------------------------------- pointer + registry

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.config import GateConfig
-from tasks.registry import decide, paired_bootstrap
+from tasks.registry import decide as registry_decide
+from tasks.registry import paired_bootstrap
 
 
 def M(acc: float = 0.8, n: int = 400, **kw) -> dict:
@@ -22,7 +23,14 @@ def scores(k: int, n: int) -> list[int]:
     return [1] * k + [0] * (n - k)
 
 
-GATE = GateConfig(min_compile_rate=0.9, min_semantic_accuracy=0.5, max_mean_output_tokens=60)
+GATE = GateConfig(min_compile_rate=0.9, min_semantic_accuracy=0.5, max_mean_output_tokens=60,
+                  min_golden_semantic_accuracy=0.5, min_golden_improvement_over_base=0.1)
+GOLDEN_WIN = (scores(70, 100), scores(5, 100))  # golden set: candidate 0.70, base model 0.05 on the same items
+
+
+def decide(candidate: dict, champion: dict | None, gate: GateConfig, **kw) -> dict:
+    """The gate with a candidate that beats the base on the golden set, unless the test says otherwise."""
+    return registry_decide(candidate, champion, gate, **({"golden_pairs": GOLDEN_WIN} | kw))
 
 
 def check(d: dict, name: str) -> dict:
@@ -127,3 +135,93 @@ def test_paired_bootstrap_is_seeded_and_needs_the_same_items():
 def test_gate_policy_refuses_fewer_than_1000_resamples():
     with pytest.raises(ValidationError):
         GateConfig(bootstrap_resamples=100)
+
+
+# --------------------------------------------------------------------- the golden set judges every candidate
+def test_a_grammar_echo_is_rejected_over_an_empty_slot_with_the_golden_checks_named():
+    # 0.93 on its teacher's held-out split, 0 on hand-written requests, like the base model: what `make demo` made
+    echo = M(0.93, golden={"n": 111, "semantic_accuracy": 0.0})
+    d = decide(echo, None, GATE, golden_pairs=(scores(0, 111), scores(0, 111)),
+               base_golden={"n": 111, "semantic_accuracy": 0.0})
+    assert not d["promote"]
+    assert d["failed"] == ["min_golden_semantic_accuracy", "golden_improvement_over_base"]
+    floor, beat = check(d, "min_golden_semantic_accuracy"), check(d, "golden_improvement_over_base")
+    assert (floor["value"], floor["threshold"], floor["passed"]) == (0.0, 0.5, False)
+    assert (beat["value"], beat["threshold"], beat["passed"], beat["delta"]) == (0.0, 0.1, False, 0.0)
+    assert beat["base_semantic_accuracy"] == 0.0 and beat["n"] == 111
+    assert "golden set: semantic accuracy 0.0000 on 111" in d["reasons"][0]
+    assert d["reasons"][1].startswith("does not beat the base model on the golden set")
+    assert d["golden_bootstrap"]["n"] == 111
+
+
+def test_golden_accuracy_above_the_floor_but_not_clear_of_the_base_by_the_margin_is_rejected():
+    # 0.60 vs a base at 0.52 on the same 100 items: better on average, but the CI's lower bound is under +0.1
+    cand = scores(52, 100)[:52] + [1] * 8 + [0] * 40
+    d = decide(M(0.8, golden={"n": 100, "semantic_accuracy": 0.6}), None, GATE, golden_pairs=(cand, scores(52, 100)))
+    assert d["failed"] == ["golden_improvement_over_base"]
+    c = check(d, "golden_improvement_over_base")
+    assert c["delta"] == 0.08 and c["value"] < 0.1 and check(d, "min_golden_semantic_accuracy")["passed"]
+
+
+def test_golden_checks_fail_when_no_golden_item_was_scored_and_need_the_base_pairs_otherwise():
+    d = decide(M(0.9, golden={"n": 0, "semantic_accuracy": 0.0}), None, GATE, golden_pairs=None)
+    assert d["failed"] == ["min_golden_semantic_accuracy", "golden_improvement_over_base"]
+    assert all("no golden items were scored" in r for r in d["reasons"])
+    assert decide(M(0.9, golden=None), None, GATE, golden_pairs=None)["failed"] == d["failed"]
+    with pytest.raises(ValueError, match="golden_pairs"):
+        registry_decide(M(0.9), None, GATE)
+    off = GATE.model_copy(update={"min_golden_semantic_accuracy": None, "min_golden_improvement_over_base": None})
+    assert registry_decide(M(0.9, golden=None), None, off)["promote"]  # null turns them off, as documented
+
+
+def test_shipped_golden_thresholds_hold_in_every_domain_and_profile():
+    from schemas.config import load_domain
+
+    for domain in ("regex-python", "regex-re2", "regex-logs"):
+        full = load_domain(domain, "full").gate
+        assert (full.min_golden_semantic_accuracy, full.min_golden_improvement_over_base) == (0.5, 0.1), domain
+        for profile in ("tiny", "quick"):
+            g = load_domain(domain, profile).gate
+            assert g.min_golden_semantic_accuracy and g.min_golden_semantic_accuracy > 0, (domain, profile)
+            assert g.min_golden_improvement_over_base is not None and g.min_golden_improvement_over_base >= 0
+
+
+def _scored(items: list[dict], outputs: list[str], dialect: str) -> tuple[dict, list[int]]:
+    """Real evaluation rows (the kind's time-limited matcher, DFA equivalence) → (M, per-item 0/1)."""
+    from tasks.evaluate import score, summarise
+
+    rows = score(items, outputs, [len(o) // 3 + 1 for o in outputs], [1.0] * len(items), timeout_s=2.0,
+                 dialect=dialect)
+    return summarise(rows, parity={"n": 4, "agree": 4, "rate": 1.0}), [int(r["semantic_ok"]) for r in rows]
+
+
+def test_shipped_thresholds_reject_a_candidate_measured_below_them_and_promote_one_measured_above():
+    """Gate inputs built from real evaluation rows: outputs scored on the shipped golden set with the real
+    matcher, under the full profile's shipped gate (no threshold lowered)."""
+    from schemas.config import load_domain
+    from tasks.evaluate import golden_items
+
+    cfg = load_domain("regex-python", "full")
+    golden = golden_items(cfg)
+    n = len(golden)
+    assert n >= 100
+    # a wrong answer is another item's reference (a real regex that compiles, for a different request)
+    wrong = [golden[(i + n // 2) % n]["completion"] for i in range(n)]
+    right = [it["completion"] for it in golden]
+    held_out = [it | {"example_id": f"test-{i:05d}"} for i, it in enumerate(golden)]  # stands in for the split
+    test_m, _ = _scored(held_out, right, cfg.task.dialect)
+    base_m, base_ok = _scored(golden, wrong, cfg.task.dialect)
+    weak_m, weak_ok = _scored(golden, [right[i] if i % 10 < 4 else wrong[i] for i in range(n)], cfg.task.dialect)
+    good_m, good_ok = _scored(golden, [right[i] if i % 10 < 7 else wrong[i] for i in range(n)], cfg.task.dialect)
+    assert base_m["semantic_accuracy"] < 0.1 and test_m["semantic_accuracy"] > 0.9
+    assert weak_m["semantic_accuracy"] < cfg.gate.min_golden_semantic_accuracy < good_m["semantic_accuracy"]
+
+    weak = registry_decide(test_m | {"golden": weak_m}, None, cfg.gate, golden_pairs=(weak_ok, base_ok),
+                           base_golden=base_m)
+    assert not weak["promote"] and weak["failed"] == ["min_golden_semantic_accuracy"], weak["reasons"]
+    assert check(weak, "golden_improvement_over_base")["passed"]  # better than the base, but not good enough
+    good = registry_decide(test_m | {"golden": good_m}, None, cfg.gate, golden_pairs=(good_ok, base_ok),
+                           base_golden=base_m)
+    assert good["promote"], good["reasons"]
+    assert check(good, "min_golden_semantic_accuracy")["value"] == good_m["semantic_accuracy"] >= 0.5
+    assert check(good, "golden_improvement_over_base")["value"] > 0.1

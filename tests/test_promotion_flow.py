@@ -12,6 +12,7 @@ from tasks.registry import read_pointer
 DOMAIN = "regex-python"
 OURS = {"loraforge.adapter.ad-a", "loraforge.adapter.ad-b"}
 N = 200
+G = 100  # golden items
 
 
 def _adapter(home, name: str, run_id: str) -> dict:
@@ -23,22 +24,36 @@ def _adapter(home, name: str, run_id: str) -> dict:
     return row
 
 
-def _evaluation(home, run_id: str, ref: str, role: str, ok: list[bool]) -> dict:
-    """A recorded evaluation with per-item rows, as flows/evaluate.py records it."""
+def _recorded(home, run_id: str, ref: str, role: str, eval_set: str, ok: list[bool]) -> dict:
+    """A recorded evaluation of one set with per-item rows, as flows/evaluate.py records it."""
+    import json
+
     from flows.evaluate import _items_table
     from tasks.evaluate import summarise
 
-    rows = [{"example_id": f"t{i:04d}", "topic": ("dates", "network")[i % 2], "prompt": f"regex: {i}\n",
+    rows = [{"example_id": f"{eval_set}-{i:04d}", "topic": ("dates", "network")[i % 2], "prompt": f"regex: {i}\n",
              "reference": "x", "output": "x" if k else "y", "compiled": True, "timed_out": False, "semantic_ok": k,
              "exact": k, "equivalence": "equivalent" if k else "different", "n_distinguishing": 0, "redos": None,
              "output_tokens": 3, "latency_ms": 1.0, "excluded": False} for i, k in enumerate(ok)]
     m = summarise(rows, generate_seconds=1.0, parity={"n": 8, "agree": 8, "rate": 1.0})
-    eval_id = f"ev-{run_id}-{role}"
-    m |= {"eval_id": eval_id, "eval_set": "test", "model_ref": ref, "golden": None}
+    eval_id = f"ev-{run_id}-{role}-{eval_set}"
+    m |= {"eval_id": eval_id, "eval_set": eval_set, "model_ref": ref}
     store.save_evaluation(home.db, {"eval_id": eval_id, "run_id": run_id, "domain": DOMAIN, "model_ref": ref,
-                                    "role": role, "dataset_id": "ds", "eval_set": "test", "metrics_json": "{}"},
-                          _items_table(eval_id, rows))
+                                    "role": role, "dataset_id": "ds", "eval_set": eval_set,
+                                    "metrics_json": json.dumps(m)}, _items_table(eval_id, rows))
     return m
+
+
+BASE_GOLDEN = [i % 10 == 0 for i in range(G)]  # the base model: 0.10 on the golden set
+
+
+def _evaluation(home, run_id: str, ref: str, role: str, ok: list[bool], golden_ok: list[bool]) -> dict:
+    """A role's M as the evaluation flow returns it (test split, golden set nested), with the base model's
+    golden evaluation recorded beside it in the same run."""
+    if not store.list_evaluations(home.db, run_id=run_id, model_ref="base:m"):
+        _recorded(home, run_id, "base:m", "base", "golden", BASE_GOLDEN)
+    return _recorded(home, run_id, ref, role, "test", ok) | {"golden": _recorded(home, run_id, ref, role, "golden",
+                                                                                 golden_ok)}
 
 
 async def _read_back(names: list[str], keys: list[str], want_events: int):
@@ -63,21 +78,36 @@ def test_gate_promotion_rejection_forced_promotion_and_rollback_emit_events_and_
 
     from flows.promote import gate_and_promote, promote_adapter, rollback_adapter
 
+    # the tiny profile's shipped gate, golden checks included (min_golden_semantic_accuracy 0.25, lower bound of
+    # candidate − base on the golden set > 0.0)
     cfg = load_domain(DOMAIN, "tiny", {"gate.min_compile_rate": 0.5, "gate.max_golden_regression": None})
-    for run_id in ("run-a", "run-b"):
+    assert cfg.gate.min_golden_semantic_accuracy == 0.25 and cfg.gate.min_golden_improvement_over_base == 0.0
+    for run_id in ("run-0", "run-a", "run-b"):
         store.create_run(home.db, run_id, DOMAIN, "tiny", "grammar", cfg.model_dump(mode="json"))
+    _adapter(home, "ad-0", "run-0")
     a, b = _adapter(home, "ad-a", "run-a"), _adapter(home, "ad-b", "run-b")
 
-    # 1. a good candidate over an empty slot is promoted
-    ma = _evaluation(home, "run-a", "ad-a", "candidate", [i % 5 != 0 for i in range(N)])  # 0.80
+    # 0. a candidate that is good on its teacher's split but no better than the base on the golden set is refused
+    #    over the empty slot, with the golden checks named; the base's golden results come from the store
+    m0 = _evaluation(home, "run-0", "ad-0", "candidate", [i % 5 != 0 for i in range(N)], BASE_GOLDEN)
+    echo = gate_and_promote("run-0", "ad-0", candidate=m0, champion=None, home=str(home.root))
+    assert echo["status"] == "rejected"
+    assert echo["failed"] == ["min_golden_semantic_accuracy", "golden_improvement_over_base"], echo["reasons"]
+    assert echo["base_golden_eval_id"] == "ev-run-0-base-golden" and echo["golden_bootstrap"]["n"] == G
+    assert read_pointer(home.adapters, DOMAIN) is None
+
+    # 1. a good candidate over an empty slot is promoted: 0.80 on the split, 0.60 on the golden set (base 0.10)
+    golden_ok = [i % 10 < 6 for i in range(G)]
+    ma = _evaluation(home, "run-a", "ad-a", "candidate", [i % 5 != 0 for i in range(N)], golden_ok)
     first = gate_and_promote("run-a", "ad-a", candidate=ma, champion=None, home=str(home.root))
-    assert first["status"] == "promoted" and first["previous_adapter_id"] is None
+    assert first["status"] == "promoted" and first["previous_adapter_id"] is None, first["reasons"]
+    assert next(c for c in first["checks"] if c["name"] == "golden_improvement_over_base")["value"] > 0.3
 
     # 2. a second good one, barely different on the same items, is rejected: no significant improvement
     champ_ok = [i % 5 != 0 for i in range(N)]
     cand_ok = [not ok if i in (0, 5, 1, 2) else ok for i, ok in enumerate(champ_ok)]  # wins 2 items, loses 2
-    mb = _evaluation(home, "run-b", "ad-b", "candidate", cand_ok)
-    mc = _evaluation(home, "run-b", "ad-a", "champion", champ_ok)
+    mb = _evaluation(home, "run-b", "ad-b", "candidate", cand_ok, golden_ok)
+    mc = _evaluation(home, "run-b", "ad-a", "champion", champ_ok, golden_ok)
     second = gate_and_promote("run-b", "ad-b", candidate=mb, champion=mc, home=str(home.root))
     assert second["status"] == "rejected" and second["failed"] == ["significant_improvement_over_champion"]
     assert second["reasons"][0].startswith("no significant improvement")
@@ -115,5 +145,7 @@ def test_gate_promotion_rejection_forced_promotion_and_rollback_emit_events_and_
 
     texts = [x.data for x in artifacts]
     assert any("no significant improvement" in t and "| significant_improvement_over_champion |" in t for t in texts)
+    assert any("does not beat the base model on the golden set" in t and "| golden_improvement_over_base |" in t
+               and "| min_golden_semantic_accuracy | 0.1 | 0.25 | **FAIL** |" in t for t in texts)
     assert any("Forced promotion" in t for t in texts)
     assert any("Rollback" in t and "ad-a" in t for t in texts)
