@@ -71,21 +71,24 @@ def _weights_signature(adapter_dir: str | None) -> str:
 
 
 def cache_key(cfg: DomainConfig, ref: str, base_model: str, adapter_dir: str | None, kept: list[dict],
-              excluded: list[dict]) -> str:
-    """Same model weights + same items + same generation and scoring settings ⇒ same results."""
+              excluded: list[dict], quantization: dict | None = None) -> str:
+    """Same model weights (base precision included) + same items + same generation and scoring settings ⇒ same
+    results."""
     return content_hash(ev.EVAL_VERSION, ref, base_model, _weights_signature(adapter_dir), ev.items_signature(kept),
                         sorted(it["example_id"] for it in excluded), cfg.task.dialect, cfg.eval.batch_size,
                         cfg.eval.max_new_tokens, cfg.eval.parity_n, cfg.eval.equivalence_timeout_s,
                         cfg.eval.redos_timeout_s, cfg.validation.match_timeout_s,
-                        getattr(kind, "VALIDATOR_VERSION", None), n=20)
+                        getattr(kind, "VALIDATOR_VERSION", None), *([quantization] if quantization else []), n=20)
 
 
 @task(name="score-model", cache_policy=NO_CACHE, tags=["evaluate"], retries=0)
 def score_model(cfg: DomainConfig, base_model: str, adapter_dir: str | None, sets: dict[str, list[dict]],
-                excluded: dict[str, list[dict]], label: str) -> dict[str, tuple[dict, list[dict]]]:
+                excluded: dict[str, list[dict]], label: str,
+                quantization: dict | None = None) -> dict[str, tuple[dict, list[dict]]]:
     """Generate with one model (adapter merged, batched greedy) for every item and score the outputs."""
     with progress_bar(f"evaluate {label}", sum(len(v) for v in sets.values())) as advance:
-        return ev.evaluate_sets(base_model, adapter_dir, sets, cfg, excluded=excluded, progress=advance)
+        return ev.evaluate_sets(base_model, adapter_dir, sets, cfg, excluded=excluded, progress=advance,
+                                quantization=quantization)
 
 
 def _items_table(eval_id: str, rows: list[dict]) -> pa.Table:
@@ -95,9 +98,13 @@ def _items_table(eval_id: str, rows: list[dict]) -> pa.Table:
 
 def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, ref: str, base_model: str,
                   adapter_dir: str | None, dataset_id: str | None, sets: dict[str, list[dict]],
-                  excluded: dict[str, list[dict]], id_parts: tuple = ()) -> dict[str, dict]:
-    """Score one model on every set (from the cache where possible), record each set; ``{set: M}``."""
-    keys = {s: cache_key(cfg, ref, base_model, adapter_dir, sets[s], excluded.get(s, [])) for s in sets}
+                  excluded: dict[str, list[dict]], id_parts: tuple = (),
+                  quantization: dict | None = None) -> dict[str, dict]:
+    """Score one model on every set (from the cache where possible), record each set; ``{set: M}``.
+
+    The base is loaded as the adapter was trained (``quantization``, default: the adapter's manifest)."""
+    quantization = quantization if quantization is not None else ev.trained_quantization(adapter_dir)
+    keys = {s: cache_key(cfg, ref, base_model, adapter_dir, sets[s], excluded.get(s, []), quantization) for s in sets}
     results: dict[str, tuple[dict, list[dict], bool]] = {}
     for s in sets:
         hit = store.cached_evaluation(h.db, keys[s]) if cfg.eval.cache else None
@@ -106,7 +113,7 @@ def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, 
     todo = [s for s in sets if s not in results]
     if todo:
         fresh = score_model(cfg, base_model, adapter_dir, {s: sets[s] for s in todo},
-                            {s: excluded.get(s, []) for s in todo}, role)
+                            {s: excluded.get(s, []) for s in todo}, role, quantization)
         results |= {s: (m, rows, False) for s, (m, rows) in fresh.items()}
     out = {}
     for s, (m, rows, cached) in results.items():
@@ -144,14 +151,16 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
     registry.reconcile(h.db, h.adapters, cfg.name)
     champ = registry.champion(h.db, cfg.name, adapter_id)
     sets, excluded = eval_sets(h, cfg, cand["dataset_id"], [cand["dataset_id"], champ["dataset_id"] if champ else None])
-    models = [("base", "base:" + cand["base_model"], cand["base_model"], None),
-              ("candidate", adapter_id, cand["base_model"], cand["path"])]
+    # each adapter on the base it was trained on (NF4 for a QLoRA adapter); the base model as the candidate's base
+    trained = ev.trained_quantization(cand["path"])
+    models = [("base", "base:" + cand["base_model"], cand["base_model"], None, trained),
+              ("candidate", adapter_id, cand["base_model"], cand["path"], trained)]
     if champ:
-        models.append(("champion", champ["adapter_id"], champ["base_model"], champ["path"]))
+        models.append(("champion", champ["adapter_id"], champ["base_model"], champ["path"], None))
     results: dict[str, dict | None] = {"base": None, "candidate": None, "champion": None}
-    for role, ref, base, adir in models:
+    for role, ref, base, adir, quant in models:
         per_set = evaluate_role(h, cfg, run_id=run_id, role=role, ref=ref, base_model=base, adapter_dir=adir,
-                                dataset_id=cand["dataset_id"], sets=sets, excluded=excluded)
+                                dataset_id=cand["dataset_id"], sets=sets, excluded=excluded, quantization=quant)
         results[role] = headline(per_set)
     store.set_adapter_metrics(h.db, adapter_id, results["candidate"])
     table = []
@@ -161,7 +170,8 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
                 table.append({"model": role, "set": s, **{k: mm[k] for k in (
                     "n", "n_excluded", "compile_rate", "semantic_accuracy", "semantic_accuracy_ci", "exact_match",
                     "dfa_equivalence_rate", "dfa_undecided", "redos_vulnerable_rate", "mean_output_tokens",
-                    "latency_ms_p50", "latency_ms_p95", "tokens_per_s", "cached")}})
+                    "latency_ms_p50", "latency_ms_p95", "tokens_per_s", "cached")},
+                              "base_precision": mm.get("base_precision")})
     create_table_artifact(key="evaluation", table=table, description=(
         f"Evaluation of {adapter_id}: {len(sets['test'])} test + {len(sets['golden'])} golden items"
         f" ({sum(map(len, excluded.values()))} excluded for overlapping training data)"))

@@ -38,6 +38,9 @@ def decision_markdown(status: str, adapter_id: str, domain: str, decision: dict,
     if decision.get("forced"):
         lines += [f"Forced promotion — {decision['reasons'][0]}. No checks were run.", ""]
     lines += [f"Champion before: `{previous_id}`" if previous_id else "Champion before: none (empty slot)", ""]
+    if decision.get("base_precision"):
+        lines += [f"Measured on the base model in {decision['base_precision']} (the precision the adapter was"
+                  " trained on).", ""]
     if decision["checks"]:
         lines += ["| check | value | threshold | result |", "|---|---|---|---|"]
         for c in decision["checks"]:
@@ -116,7 +119,8 @@ def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None
                                pairs=_pairs(h, candidate, champion) if champion else None,
                                golden_pairs=golden_pairs, base_golden=base_golden)
     decision |= {"candidate_eval_id": candidate["eval_id"], "champion_eval_id": (champion or {}).get("eval_id"),
-                 "base_golden_eval_id": (base_golden or {}).get("eval_id")}
+                 "base_golden_eval_id": (base_golden or {}).get("eval_id"),
+                 "base_precision": candidate.get("base_precision")}  # the base the figures were measured on
     promotion = registry.apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter,
                                         decision=decision, key=attempt)
     _report(h, cfg.name, adapter_id, promotion, decision)

@@ -123,7 +123,26 @@ def items_signature(items: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- generation
-def _load(base_model: str, adapter_dir: str | None):
+def trained_quantization(adapter_dir: str | Path | None) -> dict | None:
+    """The bitsandbytes settings the adapter was trained on, from the ``metrics.json`` manifest tasks/train.py
+    writes beside it (``quantized_4bit`` + ``quantization``); None for an adapter trained on a plain base."""
+    manifest = Path(adapter_dir) / "metrics.json" if adapter_dir else None
+    if manifest is None or not manifest.is_file():
+        return None
+    m = json.loads(manifest.read_text())
+    return dict(m.get("quantization") or {"bnb_4bit_quant_type": "nf4"}) if m.get("quantized_4bit") else None
+
+
+def base_precision(quantization: dict | None, cuda: bool) -> str:
+    """How the base model's weights are loaded for evaluation: ``nf4`` (4-bit, as trained) | ``bf16`` | ``fp32``."""
+    if quantization:
+        return str(quantization.get("bnb_4bit_quant_type") or "nf4")
+    return "bf16" if cuda else "fp32"
+
+
+def _load(base_model: str, adapter_dir: str | None, quantization: dict | None = None):
+    """Tokenizer and model; the base in 4-bit when ``quantization`` is given (the settings the adapter was
+    trained with), so the adapter is evaluated on the very base it was trained on."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -131,21 +150,31 @@ def _load(base_model: str, adapter_dir: str | None):
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda else torch.float32
+    if quantization:
+        from transformers import BitsAndBytesConfig
+
+        q = {k: v for k, v in quantization.items() if k.startswith("bnb_4bit_")}
+        compute = getattr(torch, q.get("bnb_4bit_compute_dtype") or "bfloat16") if cuda else torch.float32
+        bnb = BitsAndBytesConfig(load_in_4bit=True, **{**q, "bnb_4bit_compute_dtype": compute})
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, quantization_config=bnb,
+                                                     device_map={"": 0} if cuda else {"": "cpu"})
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
     if adapter_dir:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_dir)
-    if torch.cuda.is_available():
+    if cuda and not quantization:  # a 4-bit model is placed by device_map and cannot be moved
         model = model.to("cuda")
     model.eval()
     return model, tok
 
 
 def load_model(base_model: str, adapter_dir: str | None):
-    """Base model, with the adapter merged for generation speed when one is given."""
-    model, tok = _load(base_model, adapter_dir)
+    """Base model (in 4-bit when the adapter was trained so), with the adapter merged when one is given."""
+    model, tok = _load(base_model, adapter_dir, trained_quantization(adapter_dir))
     return (model.merge_and_unload() if adapter_dir else model), tok
 
 
@@ -178,11 +207,19 @@ def generate(model, tok, prompts: list[str], *, batch_size: int, max_new_tokens:
 
 
 def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[str], *, batch_size: int,
-                      max_new_tokens: int, parity_n: int, progress=None) -> dict:
+                      max_new_tokens: int, parity_n: int, progress=None, quantization: dict | None = None) -> dict:
     """Generate for every prompt with the adapter merged; on the first ``parity_n`` prompts, check that the merged
     model answers exactly as the unmerged adapter does (serving parity). The parity sample is generated merged as
-    its own batch, exactly as unmerged, and those outputs are reused for the evaluation (no extra pass)."""
-    model, tok = _load(base_model, adapter_dir)
+    its own batch, exactly as unmerged, and those outputs are reused for the evaluation (no extra pass).
+
+    The base is loaded as the adapter was trained (its manifest; ``quantization`` for a base model evaluated
+    beside a 4-bit candidate): NF4 for a QLoRA adapter, so parity compares against the base that was trained on.
+    ``base_precision`` in the result says which base was used."""
+    import torch
+
+    quantization = quantization if quantization is not None else trained_quantization(adapter_dir)
+    model, tok = _load(base_model, adapter_dir, quantization)
+    precision = base_precision(quantization, torch.cuda.is_available())
     parity, head = None, 0
     t0 = time.perf_counter()
     if adapter_dir and parity_n:
@@ -193,7 +230,7 @@ def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[st
         t0 = time.perf_counter()
         first = generate(model, tok, sample, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
         agree = sum(a == b for a, b in zip(unmerged, first[0], strict=True))
-        parity = {"n": head, "agree": agree, "rate": round(agree / head, 4) if head else 1.0}
+        parity = {"n": head, "agree": agree, "rate": round(agree / head, 4) if head else 1.0, "base": precision}
     else:
         if adapter_dir:
             model = model.merge_and_unload()
@@ -202,7 +239,7 @@ def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[st
                     progress=progress)
     texts, n_tokens, latency = (a + b for a, b in zip(first, rest, strict=True))
     return {"texts": texts, "n_tokens": n_tokens, "latency": latency,
-            "generate_seconds": round(time.perf_counter() - t0, 3), "parity": parity}
+            "generate_seconds": round(time.perf_counter() - t0, 3), "parity": parity, "base_precision": precision}
 
 
 # -------------------------------------------------------------------------------------------- scoring
@@ -347,19 +384,22 @@ def excluded_rows(items: list[dict]) -> list[dict]:
 
 
 def evaluate_sets(base_model: str, adapter_dir: str | None, sets: dict[str, list[dict]], cfg: DomainConfig, *,
-                  excluded: dict[str, list[dict]] | None = None, progress=None) -> dict[str, tuple[dict, list[dict]]]:
+                  excluded: dict[str, list[dict]] | None = None, progress=None,
+                  quantization: dict | None = None) -> dict[str, tuple[dict, list[dict]]]:
     """Generate once for the items of every set (one model load) and score each set on its own.
 
     Returns ``{set_name: (M, rows)}``; rows include the set's excluded items (``excluded: true``), and the
-    serving-parity figure is attached to every set's M."""
+    serving-parity figure and the base's precision (``base_precision``: nf4 | bf16 | fp32) are attached to every
+    set's M."""
     excluded = excluded or {}
     names = [s for s in sets if sets[s]]
     allitems = [it for s in names for it in sets[s]]
-    gen = {"texts": [], "n_tokens": [], "latency": [], "generate_seconds": 0.0, "parity": None}
+    gen = {"texts": [], "n_tokens": [], "latency": [], "generate_seconds": 0.0, "parity": None,
+           "base_precision": None}
     if allitems:
         gen = generate_for_eval(base_model, adapter_dir, [it["prompt"] for it in allitems],
                                 batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens,
-                                parity_n=cfg.eval.parity_n, progress=progress)
+                                parity_n=cfg.eval.parity_n, progress=progress, quantization=quantization)
     rows = score(allitems, gen["texts"], gen["n_tokens"], gen["latency"], timeout_s=cfg.validation.match_timeout_s,
                  dialect=cfg.task.dialect, equivalence_timeout_s=cfg.eval.equivalence_timeout_s,
                  redos_timeout_s=cfg.eval.redos_timeout_s) if allitems else []
@@ -370,7 +410,8 @@ def evaluate_sets(base_model: str, adapter_dir: str | None, sets: dict[str, list
         # a set's share of the generation time, by item count (length-sorted batches mix the sets)
         secs = gen["generate_seconds"] * len(part) / len(allitems) if allitems else None
         part = part + excluded_rows(excluded.get(s, []))
-        out[s] = (summarise(part, generate_seconds=secs, parity=gen["parity"]), part)
+        out[s] = (summarise(part, generate_seconds=secs, parity=gen["parity"]) | {"base_precision":
+                                                                                  gen["base_precision"]}, part)
     return out
 
 

@@ -158,7 +158,8 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
         checks.append(_check("min_serving_parity", parity["rate"], gate.min_serving_parity,
                              parity["rate"] >= gate.min_serving_parity,
                              f"serving parity: merged and unmerged adapter agree on {parity['agree']}/{parity['n']}"
-                             f" outputs (< {gate.min_serving_parity})"))
+                             f" outputs (< {gate.min_serving_parity}) on the {parity.get('base') or 'unrecorded'}"
+                             " base", base=parity.get("base")))
     boot = None
     margin = gate.min_improvement_over_champion
     if champion is None:
