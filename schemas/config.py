@@ -344,6 +344,24 @@ def _apply_override(data: dict, dotted: str, value: Any, source: str) -> None:
     node[parts[-1]] = value
 
 
+def student_training_defaults(student: str) -> dict[str, Any]:
+    """The ``training:`` block of ``configs/students/<student>.yaml`` as dotted keys (``training.lora.r`` …): the
+    recipe a student brings to any domain that selects it. It replaces the domain file's keys; a profile's or the
+    caller's overrides still win. Not a student file (an HF id, a local path): no defaults."""
+    path = configs_dir() / "students" / f"{student}.yaml"
+    if not SLUG.match(student) or not path.is_file():
+        return {}
+    section = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("training") or {}
+
+    def flat(node: dict, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(flat(v, f"{prefix}.{k}") if isinstance(v, dict) else {f"{prefix}.{k}": v})
+        return out
+
+    return flat(section, "training")
+
+
 def _format_errors(path: Path | str, err: ValidationError) -> str:
     lines = [f"invalid domain config {path}:"]
     for e in err.errors():
@@ -367,7 +385,9 @@ def parse_domain(data: dict, *, source: str = "<dict>", profile: Profile = "full
     except ValidationError as e:
         raise ConfigError(_format_errors(source, e)) from None
     merged = copy.deepcopy(data)
-    for key, value in {**base.profiles.get(profile, {}), **(overrides or {})}.items():
+    layers = {**base.profiles.get(profile, {}), **(overrides or {})}
+    student = layers.get("training.base_model", base.training.base_model)
+    for key, value in {**student_training_defaults(student), **layers}.items():
         _apply_override(merged, key, value, source)
     try:
         return DomainConfig.model_validate(merged)

