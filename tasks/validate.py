@@ -21,7 +21,10 @@ Checks, in order; every failure is a reason code (``REASONS``), nothing is dropp
     ``eval_overlap_prompt`` / ``eval_overlap_regex``: near-duplicate prompt of, or regex equivalent to, an item
     of the domain's evaluation sets (``configs/golden/<domain>.jsonl`` + ``validation.eval_sets``)
 
-Steps 3–6 run in worker processes that are killed when an item overruns, so no regex stalls the batch.
+Every match of a teacher's or a user's regex (steps 3–6, and the pairwise checks of steps 10–11) runs in the
+kind's worker processes, in the dialect's engine, and a worker is killed when an item overruns, so no regex
+stalls the batch; a regex that stalls on a bucket mate's strings gets ``match_timeout``. The orchestrating
+process never matches an untrusted regex itself.
 """
 
 from __future__ import annotations
@@ -197,9 +200,9 @@ def validate_outputs(outputs: list[TeacherOutput | None], cfg: DomainConfig, *,
             if key in seen:
                 v.reasons.append("duplicate_prompt")
             seen.add(key)
-    cap_equivalents(verdicts, v_cfg.max_per_equivalence_class, dialect, probes)
+    cap_equivalents(verdicts, v_cfg.max_per_equivalence_class, dialect, probes, v_cfg.match_timeout_s)
     if eval_items:
-        decontaminate(verdicts, eval_items, eval_checks, dialect)
+        decontaminate(verdicts, eval_items, eval_checks, dialect, v_cfg.match_timeout_s)
     for v in verdicts:
         v.reasons = sorted(dict.fromkeys(v.reasons), key=lambda r: _ORDER.get(r, len(REASONS)))
         v.accepted = not v.reasons
@@ -222,30 +225,31 @@ class _Node:
     bucket: tuple
 
 
-def _compiled(regex: str, cache: dict):
-    if regex not in cache:
-        try:
-            cache[regex] = re.compile(regex)
-        except re.error:
-            cache[regex] = None
-    return cache[regex]
+def agreeing_pairs(nodes: list[_Node], pairs: list[tuple[int, int]], dialect: str, timeout_s: float,
+                   stalled: set[int] | None = None) -> list[tuple[int, int]]:
+    """The pairs whose regexes pass each other's examples (a cheap necessary condition for equivalence).
 
-
-def _agree(a: _Node, b: _Node, cache: dict) -> bool:
-    """Cheap necessary condition for equivalence: each regex passes the other's examples."""
-    pa, pb = _compiled(a.regex, cache), _compiled(b.regex, cache)
-    if pa is None or pb is None:
-        return False
-    return (all(pa.fullmatch(s) for s in b.positives) and not any(pa.fullmatch(s) for s in b.negatives)
-            and all(pb.fullmatch(s) for s in a.positives) and not any(pb.fullmatch(s) for s in a.negatives))
+    The matching runs in the kind's killable workers, in the dialect's engine, ``timeout_s`` per regex and
+    string list: a regex that stalls on its bucket mate's strings is added to ``stalled`` and agrees with
+    nothing."""
+    checks = sorted({(i, j) for a, b in pairs for i, j in ((a, b), (b, a))})
+    results = dict(zip(checks, kind.check_batch([(nodes[i].regex, nodes[j].positives, nodes[j].negatives)
+                                                 for i, j in checks], timeout_s, dialect), strict=True))
+    passes = {}
+    for (i, j), res in results.items():
+        if res.timed_out and stalled is not None:
+            stalled.add(i)
+        passes[i, j] = res.all_ok(len(nodes[j].positives), len(nodes[j].negatives))
+    return [(a, b) for a, b in pairs if passes[a, b] and passes[b, a]]
 
 
 def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bool = False,
-                        anchors: int = 0) -> list[int]:
+                        anchors: int = 0, timeout_s: float = 2.0, stalled: set[int] | None = None) -> list[int]:
     """Class id per node: same canonical spelling, or DFA-equivalent within a bucket of equal behaviour.
 
     With ``anchors = k`` only pairs involving one of the first k nodes are compared (decontamination asks
-    "equivalent to an evaluation item?", not "equivalent to each other?")."""
+    "equivalent to an evaluation item?", not "equivalent to each other?"). Nodes whose regex stalled on a
+    bucket mate's strings (``timeout_s``) are added to ``stalled``."""
     parent = list(range(len(nodes)))
 
     def find(i: int) -> int:
@@ -262,10 +266,9 @@ def equivalence_classes(nodes: list[_Node], dialect: str, *, undecided_joins: bo
             continue
         by_canon[n.canonical] = i
         reps_by_bucket[n.bucket].append(i)
-    cache: dict = {}
-    pairs = [(i, j) for reps in reps_by_bucket.values() if len(reps) > 1
-             for k, i in enumerate(reps) for j in reps[k + 1:]
-             if (not anchors or i < anchors) and _agree(nodes[i], nodes[j], cache)]
+    candidates = [(i, j) for reps in reps_by_bucket.values() if len(reps) > 1
+                  for k, i in enumerate(reps) for j in reps[k + 1:] if not anchors or i < anchors]
+    pairs = agreeing_pairs(nodes, candidates, dialect, timeout_s, stalled)
     results = kind.equivalence_batch([(nodes[i].regex, nodes[j].regex) for i, j in pairs], dialect, timeout_s=0.25)
     for (i, j), (verdict, _) in zip(pairs, results, strict=True):
         if verdict == "equivalent" or (undecided_joins and verdict == "undecided"):
@@ -278,12 +281,18 @@ def _node(v: Verdict) -> _Node:
                  (v.signature, tuple(v.width) if v.width else None))
 
 
-def cap_equivalents(verdicts: list[Verdict], cap: int, dialect: str, probes: list[str]) -> None:
-    """Keep the first ``cap`` examples of each equivalence class; the rest get ``equivalence_cap``."""
+def cap_equivalents(verdicts: list[Verdict], cap: int, dialect: str, probes: list[str],
+                    timeout_s: float = 2.0) -> None:
+    """Keep the first ``cap`` examples of each equivalence class; the rest get ``equivalence_cap`` (and a regex
+    that stalls on a bucket mate's strings gets ``match_timeout``)."""
     live = [v for v in verdicts if not v.reasons]
-    classes = equivalence_classes([_node(v) for v in live], dialect)
+    stalled: set[int] = set()
+    classes = equivalence_classes([_node(v) for v in live], dialect, timeout_s=timeout_s, stalled=stalled)
     kept: Counter = Counter()
-    for v, c in zip(live, classes, strict=True):
+    for k, (v, c) in enumerate(zip(live, classes, strict=True)):
+        if k in stalled:
+            v.reasons.append("match_timeout")
+            continue
         kept[c] += 1
         if kept[c] > cap:
             v.reasons.append("equivalence_cap")
@@ -305,7 +314,8 @@ def load_eval_items(cfg: DomainConfig) -> list[dict]:
     return items
 
 
-def decontaminate(verdicts: list[Verdict], eval_items: list[dict], checks: list[kind.FullCheck], dialect: str) -> None:
+def decontaminate(verdicts: list[Verdict], eval_items: list[dict], checks: list[kind.FullCheck], dialect: str,
+                  timeout_s: float = 2.0) -> None:
     """Remove from training what an evaluation set would test: near-duplicate prompts, equivalent regexes."""
     live = [v for v in verdicts if not v.reasons]
     if not live:
@@ -334,11 +344,14 @@ def decontaminate(verdicts: list[Verdict], eval_items: list[dict], checks: list[
     golden = [_Node(it["completion"], it["positives"], it["negatives"], c.canonical or f"raw:{it['completion']}",
                     (c.signature, tuple(c.width) if c.width else None))
               for it, c in zip(eval_items, checks, strict=True)]
+    stalled: set[int] = set()
     classes = equivalence_classes(golden + [_node(v) for v in live], dialect, undecided_joins=True,
-                                  anchors=len(golden))
+                                  anchors=len(golden), timeout_s=timeout_s, stalled=stalled)
     tainted = set(classes[: len(golden)])
-    for v, c in zip(live, classes[len(golden):], strict=True):
-        if c in tainted:
+    for k, (v, c) in enumerate(zip(live, classes[len(golden):], strict=True), start=len(golden)):
+        if k in stalled:
+            v.reasons.append("match_timeout")
+        elif c in tainted:
             v.reasons.append("eval_overlap_regex")
 
 
