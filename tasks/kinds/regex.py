@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KIND = "regex"
-VALIDATOR_VERSION = "regex-v2"
+VALIDATOR_VERSION = "regex-v3"  # v3: the python dialect is ASCII (\d = [0-9]); v2 matched \d Unicode-wide
 DIALECTS = ("python", "re2")
 _ROOT = str(Path(__file__).resolve().parents[2])
 _START_S = 30.0  # how long a fresh worker may take to say it is ready (a loaded machine is slow to start one)

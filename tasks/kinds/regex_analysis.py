@@ -3,7 +3,10 @@
 Everything here works on Python's own parse tree (``re._parser``), which also reads the RE2 syntax our
 domains allow. Character classes are bitmasks over ASCII plus one stand-in for "any other character", with
 ``\\d``/``\\w``/``\\s`` read as ASCII (the same view ``interegular`` takes), so ``\\d`` and ``[0-9]`` are one
-class. The pieces:
+class. That is the dialect's meaning, not an approximation: the python dialect is Python ``re`` with
+``re.ASCII`` (``PY_FLAGS``; the worker compiles with it, and a pattern asking for ``(?u)`` does not compile),
+and RE2's classes are ASCII by definition, so validation, dedup, equivalence and scoring agree on
+non-ASCII digits, letters and spaces. The pieces:
 
 - ``style_reasons``: house-style rules (anchoring convention, lookaround, backreferences, class spelling).
 - ``redos_static``: super-linear backtracking under *full-match* semantics. A repeat ``X{m,n}`` (unbounded,
@@ -26,6 +29,7 @@ import warnings
 from re import _constants as C  # noqa: N812 - the stdlib's own parse-tree constants
 from re import _parser
 
+PY_FLAGS = re.ASCII  # the python dialect: \d = [0-9], \w = [a-zA-Z0-9_], \s = ASCII whitespace
 MAXREPEAT = C.MAXREPEAT
 BOUNDED_RISK = 4  # a bounded repeat {m,n} with n >= this is treated like a star for ambiguity
 OTHER = 128  # bit standing for every non-ASCII character
@@ -40,17 +44,18 @@ def _mask(pred) -> int:
 DIGIT = _mask(str.isdigit)
 WORD = _mask(lambda c: c.isalnum() or c == "_")
 SPACE = _mask(lambda c: c in " \t\n\r\f\v")
-_CATS = {C.CATEGORY_DIGIT: DIGIT, C.CATEGORY_NOT_DIGIT: FULL & ~DIGIT, C.CATEGORY_WORD: WORD | 1 << OTHER,
+_CATS = {C.CATEGORY_DIGIT: DIGIT, C.CATEGORY_NOT_DIGIT: FULL & ~DIGIT, C.CATEGORY_WORD: WORD,
          C.CATEGORY_NOT_WORD: FULL & ~WORD, C.CATEGORY_SPACE: SPACE, C.CATEGORY_NOT_SPACE: FULL & ~SPACE}
 _ANY = FULL & ~(1 << 10)  # "." without DOTALL
 _REP_CHARS = "aA0 _-.:/!@#"  # preferred representatives, in order
 
 
 def parse(regex: str):
-    """The stdlib parse tree (raises ``re.error``); used for RE2 patterns too (same syntax for our subset)."""
+    """The stdlib parse tree with the dialect's ASCII flag (raises ``re.error``, or ``ValueError`` for ``(?u)``);
+    used for RE2 patterns too (same syntax for our subset)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _parser.parse(regex)
+        return _parser.parse(regex, PY_FLAGS)
 
 
 def _data(seq):
@@ -485,7 +490,7 @@ def _esc_mask(m: int) -> str:
 def _esc_mask_uncached(m: int) -> str:
     if m == DIGIT:
         return r"\d"
-    if m == WORD | 1 << OTHER:
+    if m == WORD:
         return r"\w"
     if m == _ANY:
         return "."
@@ -541,7 +546,7 @@ def _join(items) -> str:
 def canonical(regex: str, seq=None) -> str:
     """A normalised spelling: equal canonical strings mean equal languages (ASCII view)."""
     seq = parse(regex) if seq is None else seq
-    flags = seq.state.flags & ~(re.UNICODE | re.DEBUG) if hasattr(seq, "state") else 0
+    flags = seq.state.flags & ~(re.UNICODE | re.ASCII | re.DEBUG) if hasattr(seq, "state") else 0
     if any(op in (C.GROUPREF, C.GROUPREF_EXISTS, C.ASSERT, C.ASSERT_NOT) for op, _ in walk(seq)):
         return f"raw:{flags}:{regex}"
     return f"{flags}:" + _join(_canon_seq(seq))

@@ -46,7 +46,7 @@ def compile_in(regex: str, dialect: str):
 
             pat = re2.compile(regex)
         else:
-            pat = re.compile(regex)
+            pat = re.compile(regex, ra.PY_FLAGS)  # the python dialect is ASCII: \d = [0-9] (regex_analysis)
         if len(_CACHE) > 20_000:
             _CACHE.clear()
         _CACHE[key] = pat
