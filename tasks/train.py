@@ -1,4 +1,5 @@
-"""Train a LoRA adapter on a dataset snapshot with TRL's SFTTrainer: NF4 QLoRA + bf16 on CUDA, fp32 LoRA on CPU.
+"""Train a LoRA adapter on a dataset snapshot with TRL's SFTTrainer: NF4 QLoRA + bf16 on CUDA, LoRA on CPU (bf16
+autocast where the CPU has native bf16 matmuls, fp32 elsewhere; the LM head only at completion positions).
 
 Reads like TRL's ``trl/scripts/sft.py``: build ``BitsAndBytesConfig``, ``LoraConfig`` and ``SFTConfig`` from the
 domain YAML's ``training:`` section (keys spelled as bitsandbytes / PEFT / TRL spell them), load the base model
@@ -11,8 +12,12 @@ prompt/completion data (completion-only loss), resume from the last checkpoint, 
     # a real base model on a GPU host: NF4 QLoRA with double quantization, bf16 compute
     python -m tasks.train --dataset DIR --base-model Qwen/Qwen2.5-7B --output DIR --domain regex-python \\
         --set training.lora.modules_to_save=null --set training.sft.learning_rate=2e-4
+    # the pretrained student (configs/students/smollm2-135m-instruct.yaml): plain LoRA, padding-free batches
+    python -m tasks.train --dataset DIR --base-model .loraforge/models/smollm2-135m-instruct-… --output DIR \\
+        --domain regex-python --profile quick --set training.base_model=smollm2-135m-instruct
 
-Our own code is only where the libraries have no answer: the CPU fallback, picking the newest *complete*
+Our own code is only where the libraries have no answer: the CPU fallback and its speed (bf16 only with native
+support, the completion-only LM head; bench/student_cpu_train.py), picking the newest *complete*
 checkpoint (a kill can interrupt a save), tokens/s and MFU logging, the loss-curve picture, the model card and
 the metrics manifest. Rerunning the same command after a crash or ``kill -9`` resumes from
 ``OUTPUT/checkpoints`` (global step, optimizer, scheduler, RNG and early-stopping state, log history);
@@ -46,6 +51,18 @@ CHECKPOINTS = "checkpoints"
 LOSS_PNG = "loss_curves.png"
 # Dense bf16 peak (no sparsity) from the vendors' datasheets, for MFU; other GPUs report MFU as null.
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
+
+
+def cpu_bf16_supported() -> bool:
+    """bf16 autocast on CPU pays only with native bf16 matmuls (AVX512-BF16 or AMX), which oneDNN reports. Without
+    them bf16 matmuls are emulated: 6x slower than fp32 on an AVX2-only EPYC (bench/results/student_cpu_train.json),
+    so such a CPU trains in fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def use_4bit(training: TrainingConfig, cuda: bool) -> bool:
@@ -165,8 +182,10 @@ def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gra
     return model
 
 
-def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool, progress: bool = True):
-    """``SFTConfig`` from the YAML's ``sft:`` keys plus what the hardware decides (bf16, pinned memory)."""
+def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool, progress: bool = True,
+               bf16: bool | None = None):
+    """``SFTConfig`` from the YAML's ``sft:`` keys plus what the hardware decides (bf16, pinned memory).
+    ``bf16`` (default: on CUDA only) is bf16 autocast; on CPU it needs ``use_cpu`` (transformers' check)."""
     from trl import SFTConfig
 
     kw = {"save_strategy": "steps", **sft}
@@ -191,9 +210,11 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
     for key in [k for k in kw if k not in fields]:
         log.warning("sft.%s=%r is not an SFTConfig field in this trl/transformers version: not applied",
                     key, kw.pop(key))
+    bf16 = cuda if bf16 is None else bf16
     return SFTConfig(
         output_dir=str(output_dir), **kw,
-        bf16=cuda,  # TRL defaults to bf16=True; CPU trains in fp32
+        bf16=bf16,  # TRL defaults to bf16=True; a CPU without native bf16 matmuls trains in fp32
+        use_cpu=not cuda and bf16,
         completion_only_loss=True, packing=False,
         report_to="none", disable_tqdm=not progress,
         dataloader_pin_memory=cuda, include_num_input_tokens_seen="non_padding",
@@ -201,12 +222,55 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
     )
 
 
-def build_trainer(model, tokenizer, train_ds, val_ds, args, lora: dict, callbacks: list | None = None):
-    """``SFTTrainer`` with a PEFT ``LoraConfig`` (``all-linear`` by default) on prompt/completion rows."""
+def completion_head_trainer():
+    """``SFTTrainer`` whose loss projects through the LM head only the positions that have a label.
+
+    TRL's fused LM head skips prompt positions on Triton devices only; on CPU it scores every position against the
+    full vocabulary (49k columns for SmolLM2) and masks the prompt's afterwards. Here the model's own forward gets
+    ``logits_to_keep`` = the positions with a next-token label (the union over the batch's rows; with padding_free
+    the batch is one row, so exactly the completion tokens) and the pre-shifted ``shift_labels`` of those positions,
+    and transformers' causal-LM loss does the rest. Same loss, gradients and metrics (mean_token_accuracy,
+    entropy, num_tokens) as TRL's path; built on call so that importing this module does not import trl."""
+    import torch
+    from trl import SFTTrainer
+
+    class CompletionHeadSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            mode = "train" if self.model.training else "eval"
+            labels = inputs["labels"]
+            shifted = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
+            keep = (shifted != -100).any(0).nonzero().flatten()
+            targets = shifted[:, keep]
+            fwd = {k: v for k, v in inputs.items() if k != "labels"}
+            outputs = model(**fwd, use_cache=False, labels=targets, shift_labels=targets, logits_to_keep=keep,
+                            num_items_in_batch=num_items_in_batch)
+            loss = outputs.loss
+            with torch.no_grad():
+                mask = targets != -100
+                n = mask.sum().clamp(min=1)
+                logp = outputs.logits.detach().float().log_softmax(-1)
+                entropy = -(logp.exp() * logp).sum(-1)
+                self._metrics[mode]["entropy"].append((entropy[mask].sum() / n).item())
+                correct = (logp.argmax(-1) == targets) & mask
+                self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / n).item())
+            if mode == "train":
+                self._total_train_tokens += int(inputs["attention_mask"].sum() if "attention_mask" in inputs
+                                                else inputs["input_ids"].numel())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return (loss, outputs) if return_outputs else loss
+
+    return CompletionHeadSFTTrainer
+
+
+def build_trainer(model, tokenizer, train_ds, val_ds, args, lora: dict, callbacks: list | None = None,
+                  completion_head: bool = False):
+    """``SFTTrainer`` with a PEFT ``LoraConfig`` (``all-linear`` by default) on prompt/completion rows;
+    ``completion_head``: the LM head only at labelled positions (``completion_head_trainer``; for CPU)."""
     from peft import LoraConfig
     from trl import SFTTrainer
 
-    return SFTTrainer(model=model, args=args, train_dataset=train_ds,
+    trainer_cls = completion_head_trainer() if completion_head else SFTTrainer
+    return trainer_cls(model=model, args=args, train_dataset=train_ds,
                       eval_dataset=val_ds if args.eval_strategy != "no" else None,
                       processing_class=tokenizer, peft_config=LoraConfig(task_type="CAUSAL_LM", **lora),
                       callbacks=callbacks or [])
@@ -317,8 +381,11 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         torch.cuda.reset_peak_memory_stats()
     else:
         device_name = "cpu"
-        log.info("no CUDA device: training %s in fp32 on CPU (bf16 compute and fast NF4 kernels need a GPU)",
-                 "NF4 4-bit LoRA (quantization.load_in_4bit: true)" if quantize else "plain LoRA")
+        log.info("no CUDA device: training %s on CPU in %s, %d threads (fast NF4 kernels need a GPU)",
+                 "NF4 4-bit LoRA (quantization.load_in_4bit: true)" if quantize else "plain LoRA",
+                 "bf16 autocast (native bf16 matmuls)" if cpu_bf16_supported() else
+                 "fp32 (no native bf16 matmuls on this CPU)", torch.get_num_threads())
+    bf16 = cuda or cpu_bf16_supported()
 
     train_ds = _load_split(dataset_dir, "train", training.max_train_examples, sft["seed"])
     val_ds = _load_split(dataset_dir, "val", training.max_val_examples, sft["seed"])
@@ -341,12 +408,13 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
                             attn_implementation=training.attn_implementation,
                             prepare_kbit=training.quantization.prepare_model_for_kbit_training)
     n_matmul = matmul_params(model)
-    args = sft_config(ckpt_dir, sft, cuda=cuda, evaluate=evaluate, progress=progress)
+    args = sft_config(ckpt_dir, sft, cuda=cuda, evaluate=evaluate, progress=progress, bf16=bf16)
     callbacks: list = [throughput := throughput_callback(peak_bf16_flops(device_name) if cuda else None)]
     if training.early_stopping_patience and evaluate:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience,
                                                early_stopping_threshold=training.early_stopping_threshold))
-    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.model_dump(), callbacks)
+    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.model_dump(), callbacks,
+                            completion_head=not cuda)
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     throughput.flops_per_token = flops_per_token(n_matmul, n_trainable,
                                                  gradient_checkpointing=sft["gradient_checkpointing"])
@@ -373,7 +441,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         "domain": domain, "dataset_id": dataset_id, "dataset_path": str(dataset_dir),
         "lineage": _lineage(dataset_dir), "base_model": base_model,
         "device": "cuda" if cuda else "cpu", "device_name": device_name, "quantized_4bit": quantize,
-        "dtype": "bfloat16" if cuda else "float32",
+        "dtype": "bfloat16" if bf16 else "float32",
         "train_examples": len(train_ds), "val_examples": len(val_ds),
         "global_step": state.global_step, "max_steps": state.max_steps, "epochs": round(state.epoch or 0, 3),
         "stopped_early": state.global_step < state.max_steps,
