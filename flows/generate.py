@@ -3,12 +3,17 @@
 Requests already answered (``ok`` in ``teacher_calls``) are never sent again, so a rerun or a resumed run
 costs nothing for what is stored. Raw responses are stored before anything parses them.
 
-Budget: ``teacher.max_cost_usd`` / ``teacher.max_requests`` cap what this generation may spend. Each request
-reserves its worst-case cost before it is sent; once the next one would cross a cap nothing more is sent, the
-batches stop, and the planned requests that were never sent move from ``run_requests`` to ``teacher_unsent``
-(reason ``budget_exhausted``). So a run's ``requested`` counts only requests that were asked (or answered from
-the cache), and ``requested = accepted + quarantined + failed`` holds; the unsent ones are in their own table
-and in this stage's result (``not_sent``), and the pipeline ends ``budget_exhausted``.
+Budget: ``teacher.max_cost_usd`` / ``teacher.max_requests`` cap what the run spends over all its attempts: the
+budget starts from what ``teacher_calls`` already holds for the run's planned requests (every attempt, unknown
+outcomes at their worst case), so a resumed generation (``loraforge generate --run ID``) or a rerun of the same
+plan never gets the cap a second time. Each attempt reserves its worst-case cost before it is sent; once the
+next one would cross a cap nothing more is sent, the batches stop, and the planned requests that were never
+sent move from ``run_requests`` to ``teacher_unsent`` (reason ``budget_exhausted``). So a run's ``requested``
+counts only requests that were asked (or answered from the cache), and ``requested = accepted + quarantined +
+failed`` holds; the unsent ones are in their own table and in this stage's result (``not_sent``), and the
+pipeline ends ``budget_exhausted``. Limit: a process killed mid-batch loses the answers it had not stored yet
+(at most ``teacher.concurrency`` in flight + ``teacher.store_every`` unstored); the server may have billed them,
+and ``teacher_calls`` does not know it.
 """
 
 from __future__ import annotations
@@ -117,7 +122,8 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
     ]))
     cached = store.cached_call_hashes(h.db, [r.request_hash for r in requests])
     todo = [r for r in requests if r.request_hash not in cached]
-    budget = Budget.from_config(cfg.teacher)
+    spent_before, sent_before = store.teacher_spend(h.db, [r.request_hash for r in requests])
+    budget = Budget.from_config(cfg.teacher, spent_usd=spent_before, issued=sent_before)  # the cap is per run
     batch_api = cfg.teacher.provider == "openai" and cfg.teacher.mode == "batch"
     size = cfg.teacher.batch_size
     sent = {"ok": 0, "failed": 0, "attempts": 0, "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
@@ -145,6 +151,7 @@ def generate_examples(run_id: str, home: str | None = None) -> dict:
     store.mark_unsent(h.db, run_id, unsent, "budget_exhausted")  # an empty list clears a resumed run's old set
     result = {"planned": len(requests), "cached": len(cached), "sent": len(todo) - len(unsent), **sent,
               "not_sent": len(unsent), "cost_usd": round(sent["cost_usd"], 6),
+              "run_cost_usd": round(spent_before + sent["cost_usd"], 6),
               "budget_exhausted": budget.exhausted is not None, "budget_cap": budget.exhausted,
               "max_cost_usd": cfg.teacher.max_cost_usd, "max_requests": cfg.teacher.max_requests,
               "seconds": round(time.perf_counter() - t0, 2)}

@@ -22,7 +22,7 @@ import openai
 from schemas.example import TeacherCall, TeacherRequest, content_hash
 from tasks import store
 from tasks.teacher.limits import Budget, cost_usd
-from tasks.teacher.openai_teacher import OpenAITeacher
+from tasks.teacher.openai_teacher import OpenAITeacher, local_token_count
 
 log = logging.getLogger(__name__)
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -135,9 +135,11 @@ class BatchRunner:
             body = response.get("body") or {}
             usage = body.get("usage") or {}
             pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            cost = cost_usd(pt, ct, self.cfg.price(), self.cfg.batch_price_factor)
             choices = body.get("choices") or [{}]
             content = (choices[0].get("message") or {}).get("content")
+            if not usage:  # no usage in the line: charged by a local (conservative) token count
+                pt, ct = local_token_count(req, content if isinstance(content, str) else "", self.cfg.max_tokens)
+            cost = cost_usd(pt, ct, self.cfg.price(), self.cfg.batch_price_factor)
             if isinstance(content, str):
                 return TeacherCall(request_hash=h, status="ok", raw_response=content, prompt_tokens=pt,
                                    completion_tokens=ct, cost_usd=cost)

@@ -4,11 +4,14 @@
 bucket holds at most four requests, so a limit of 600 RPM sends one request every 100 ms from the start instead
 of a 600-request burst followed by silence: a server's sliding window sees the configured rate, never a spike.
 
-``Budget`` is a hard cap on dollars and requests shared by every batch of a generation. A request may be
-sent only once its worst-case cost (estimated prompt tokens + ``max_tokens`` at the price table's rates) is
-reserved; when it answers, the reservation is replaced by its real cost. When a reservation would cross a
-cap the budget is exhausted and nothing more is sent, so spending never passes the cap (as long as the
-server honours ``max_tokens``).
+``Budget`` is a hard cap on dollars and requests for a whole run, shared by every batch of its generation and
+started from what earlier attempts at the run already spent (``store.teacher_spend``: a resumed or rerun
+generation does not get the cap again). An attempt may be sent only once its worst-case cost (estimated prompt
+tokens + ``max_tokens`` at the price table's rates) is reserved; when it answers, the reservation is replaced
+by its real cost (by a local token count when the answer has no ``usage``). An attempt whose outcome is
+unknown (a timeout, a connection dropped after sending) is charged its reservation, and a retry reserves
+again. When a reservation would cross a cap the budget is exhausted and nothing more is sent, so spending
+never passes the cap (as long as the server honours ``max_tokens``).
 """
 
 from __future__ import annotations
@@ -65,37 +68,41 @@ class Budget:
                  spent_usd: float = 0.0, issued: int = 0) -> None:
         self.max_cost_usd = max_cost_usd
         self.max_requests = max_requests
-        self.spent_usd = spent_usd  # settled cost of answered requests
+        self.spent_usd = spent_usd  # settled cost of attempts (answered, or unknown outcome at their worst case)
         self.issued = issued        # requests sent (first attempts; retries are the same request)
         self._reserved = 0.0
         self.exhausted: str | None = None  # "max_cost_usd" | "max_requests" once a cap stopped sending
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: TeacherConfig) -> Budget:
-        return cls(cfg.max_cost_usd, cfg.max_requests)
+    def from_config(cls, cfg: TeacherConfig, *, spent_usd: float = 0.0, issued: int = 0) -> Budget:
+        """The run's caps, less what it already spent on ``issued`` requests (resumed runs, reruns)."""
+        return cls(cfg.max_cost_usd, cfg.max_requests, spent_usd=spent_usd, issued=issued)
 
     @property
     def limited(self) -> bool:
         return self.max_cost_usd is not None or self.max_requests is not None
 
-    def try_reserve(self, worst_usd: float) -> bool:
-        """Reserve one request's worst-case cost; False (and exhausted from then on) when it would cross a cap."""
+    def try_reserve(self, worst_usd: float, *, retry: bool = False) -> bool:
+        """Reserve one attempt's worst-case cost; False (and exhausted from then on) when it would cross a cap.
+
+        ``retry``: another attempt of a request already sent (it counts against dollars, not requests)."""
         with self._lock:
             if self.exhausted:
                 return False
-            if self.max_requests is not None and self.issued + 1 > self.max_requests:
+            if not retry and self.max_requests is not None and self.issued + 1 > self.max_requests:
                 self.exhausted = "max_requests"
                 return False
             if self.max_cost_usd is not None and self.spent_usd + self._reserved + worst_usd > self.max_cost_usd:
                 self.exhausted = "max_cost_usd"
                 return False
-            self.issued += 1
+            self.issued += 0 if retry else 1
             self._reserved += worst_usd
             return True
 
     def settle(self, reserved_usd: float, actual_usd: float) -> None:
-        """Replace a reservation by what the call really cost (zero for a request that never got an answer)."""
+        """Replace a reservation by what the attempt cost: its real cost, zero when the server answered that it
+        did nothing (an HTTP error), the whole reservation when nobody knows (timeout, dropped connection)."""
         with self._lock:
             self._reserved = max(0.0, self._reserved - reserved_usd)
             self.spent_usd += actual_usd

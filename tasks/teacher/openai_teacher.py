@@ -130,6 +130,25 @@ def prompt_chars(req: TeacherRequest) -> int:
     return sum(len(m["content"]) for m in req.messages) + (len(json.dumps(rf)) if rf else 0)
 
 
+def local_token_count(req: TeacherRequest, completion: str, max_tokens: int) -> tuple[int, int]:
+    """(prompt, completion) tokens counted here, for an answer whose server sent no ``usage``: ~3 characters
+    per token (more tokens than English or JSON really take, so the budget is never undercharged)."""
+    out = estimate_prompt_tokens(len(completion), conservative=True) if completion else 0
+    return (estimate_prompt_tokens(prompt_chars(req), conservative=True),
+            min(out, int(req.params.get("max_tokens", max_tokens))))
+
+
+def _maybe_billed(err: openai.APIConnectionError) -> bool:
+    """False only when the connection was never made (nothing was sent); a timeout or a reset after sending
+    leaves the outcome unknown: the server may have answered, and billed, in full."""
+    cause = err.__cause__
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or type(cause).__name__ == "ClientConnectorError":
+            return False
+        cause = cause.__cause__
+    return True
+
+
 OnCalls = Callable[[list[TeacherRequest], list[TeacherCall]], None]
 
 
@@ -253,7 +272,7 @@ class OpenAITeacher:
                  time.monotonic() - started)
         return list(calls)
 
-    def _failed(self, req: TeacherRequest, attempts: int, err: BaseException | str) -> TeacherCall:
+    def _failed(self, req: TeacherRequest, attempts: int, err: BaseException | str, cost: float = 0.0) -> TeacherCall:
         if isinstance(err, str):
             msg = err
         else:
@@ -268,7 +287,7 @@ class OpenAITeacher:
                 msg += f" ({' <- '.join(chain)})" if chain else ""
             else:
                 msg += f": {self._scrub(str(err), 160)}"
-        return TeacherCall(request_hash=req.request_hash, status="failed", attempts=attempts, error=msg)
+        return TeacherCall(request_hash=req.request_hash, status="failed", attempts=attempts, cost_usd=cost, error=msg)
 
     def _worst_case(self, req: TeacherRequest) -> tuple[int, float]:
         """(tokens for the TPM limiter, worst-case dollars for the budget) of one request."""
@@ -279,15 +298,20 @@ class OpenAITeacher:
     async def _one(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, limits: RateLimits, budget: Budget,
                    req: TeacherRequest, state: dict[str, bool]) -> TeacherCall:
         attempts = retries = 0
-        fell_back = False
+        fell_back = held = False  # held: this attempt's worst case is reserved in the budget
+        charged = 0.0  # what earlier attempts of this request cost (unknown outcomes at their worst case)
         tokens, reserved = self._worst_case(req)
         while True:
             params = req.params
             try:
                 async with sem:  # decide on response_format only once a slot is ours: it may just have changed
-                    if attempts == 0 and not budget.try_reserve(reserved):
-                        return TeacherCall(request_hash=req.request_hash, status="not_sent", attempts=0,
-                                           error=f"budget_exhausted: {budget.exhausted}")
+                    if not held and not budget.try_reserve(reserved, retry=attempts > 0):
+                        if attempts == 0:
+                            return TeacherCall(request_hash=req.request_hash, status="not_sent", attempts=0,
+                                               error=f"budget_exhausted: {budget.exhausted}")
+                        return self._failed(req, attempts, f"budget_exhausted: {budget.exhausted} (no room to retry "
+                                            f"after {attempts} attempt(s))", charged)
+                    held = True
                     await limits.acquire(tokens)
                     attempts += 1
                     if (state["no_response_format"] or fell_back) and "response_format" in params:
@@ -309,18 +333,23 @@ class OpenAITeacher:
                     continue
                 if not (status in RETRYABLE_STATUS or status >= 500):
                     budget.settle(reserved, 0.0)
-                    return self._failed(req, attempts, e)
-                err: Exception = e
+                    return self._failed(req, attempts, e, charged)
+                err: Exception = e  # the server said it did nothing: the reservation carries over to the retry
             except openai.APIConnectionError as e:  # includes APITimeoutError, resets and truncated bodies
                 err = e
+                if _maybe_billed(e):  # sent, outcome unknown: it may have been answered and billed in full
+                    budget.settle(reserved, reserved)
+                    charged += reserved
+                    held = False
             except Exception as e:  # noqa: BLE001 - anything else is not transient: record, do not retry
                 budget.settle(reserved, 0.0)
-                return self._failed(req, attempts, e)
+                return self._failed(req, attempts, e, charged)
             else:
-                return self._answer(req, attempts, body, budget, reserved)
+                return self._answer(req, attempts, body, budget, reserved, charged)
             if retries >= self.cfg.max_retries:
-                budget.settle(reserved, 0.0)
-                return self._failed(req, attempts, err)
+                if held:
+                    budget.settle(reserved, 0.0)
+                return self._failed(req, attempts, err, charged)
             retries += 1
             hinted = _retry_after(err) if isinstance(err, openai.APIStatusError) else None
             if hinted is not None:
@@ -332,25 +361,34 @@ class OpenAITeacher:
             await asyncio.sleep(wait)
 
     def _answer(self, req: TeacherRequest, attempts: int, body: bytes, budget: Budget,
-                reserved: float) -> TeacherCall:
-        """A 200 response: its message content is the raw response (stored before anyone parses it)."""
+                reserved: float, charged: float = 0.0) -> TeacherCall:
+        """A 200 response: its message content is the raw response (stored before anyone parses it).
+
+        Its cost is the server's ``usage``, or a local token count when it sends none; ``charged`` (earlier
+        attempts) is added, so a stored call's ``cost_usd`` is what the request cost in all."""
         try:
             data = json.loads(body)
             choice = data["choices"][0] if data.get("choices") else None
             usage = data.get("usage") or {}
             pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            budget.settle(reserved, 0.0)
-            return self._failed(req, attempts, f"MalformedBody: {type(e).__name__} (HTTP 200, {len(body)} bytes)")
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # answered, so probably billed: count it
+            pt, ct = local_token_count(req, body.decode("utf-8", "replace"), self.cfg.max_tokens)
+            cost = cost_usd(pt, ct, self.cfg.price())
+            budget.settle(reserved, cost)
+            return self._failed(req, attempts, f"MalformedBody: {type(e).__name__} (HTTP 200, {len(body)} bytes)",
+                                charged + cost)
+        content = (choice or {}).get("message", {}).get("content") if isinstance(choice, dict) else None
+        if not usage:  # no usage from the server: charged by a local (conservative) token count
+            pt, ct = local_token_count(req, content if isinstance(content, str) else "", self.cfg.max_tokens)
         cost = cost_usd(pt, ct, self.cfg.price())
         budget.settle(reserved, cost)
-        content = (choice or {}).get("message", {}).get("content") if isinstance(choice, dict) else None
         if not isinstance(content, str):
             reason = choice.get("finish_reason") if isinstance(choice, dict) else "no choices"
             return TeacherCall(request_hash=req.request_hash, status="failed", attempts=attempts, prompt_tokens=pt,
-                               completion_tokens=ct, cost_usd=cost, error=f"EmptyContent: finish_reason={reason}")
+                               completion_tokens=ct, cost_usd=charged + cost,
+                               error=f"EmptyContent: finish_reason={reason}")
         return TeacherCall(request_hash=req.request_hash, status="ok", raw_response=content, attempts=attempts,
-                           prompt_tokens=pt, completion_tokens=ct, cost_usd=cost)
+                           prompt_tokens=pt, completion_tokens=ct, cost_usd=charged + cost)
 
 
 def parse_teacher_output(raw: str) -> TeacherOutput:
