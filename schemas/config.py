@@ -40,6 +40,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_STYLES = {"terse": 0.2, "imperative": 0.18, "question": 0.16, "need": 0.16, "explain": 0.12, "example": 0.18}
+
+
 class TaskConfig(Strict):
     """What the student learns: the kind, its dialect and the fixed prompt the student sees."""
 
@@ -50,6 +53,16 @@ class TaskConfig(Strict):
     prompt_template: str = "regex: {description}\n"
     topics: dict[str, float] = Field(default_factory=lambda: {"text": 1.0})
     difficulties: dict[int, float] = Field(default_factory=lambda: {1: 0.3, 2: 0.4, 3: 0.3})
+    # phrasing styles of the teacher's requests (terse, imperative, question, need, explain, example) and weights
+    styles: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
+
+    @field_validator("styles")
+    @classmethod
+    def _known_styles(cls, v: dict) -> dict:
+        unknown = sorted(set(v) - set(DEFAULT_STYLES))
+        if unknown:
+            raise ValueError(f"unknown style(s) {unknown}; allowed: {', '.join(DEFAULT_STYLES)}")
+        return v
 
     @field_validator("prompt_template")
     @classmethod
@@ -58,7 +71,7 @@ class TaskConfig(Strict):
             raise ValueError("prompt_template must contain the placeholder {description}")
         return v
 
-    @field_validator("topics", "difficulties")
+    @field_validator("topics", "difficulties", "styles")
     @classmethod
     def _positive_weights(cls, v: dict) -> dict:
         if not v or any(w <= 0 for w in v.values()):

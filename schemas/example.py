@@ -17,13 +17,14 @@ def content_hash(*parts: Any, n: int = 16) -> str:
 
 
 class RequestSpec(BaseModel):
-    """The seeded spec that makes request *i* different from request *j* (topic × difficulty × seed)."""
+    """The seeded spec that makes request *i* different from request *j* (topic × difficulty × style × seed)."""
 
     model_config = ConfigDict(frozen=True)
     index: int
     seed: int
     topic: str
     difficulty: int
+    style: str | None = None  # phrasing style (tasks/teacher/phrasing.py STYLES); None: the teacher draws one
 
 
 class TeacherRequest(BaseModel):

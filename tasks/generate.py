@@ -36,9 +36,11 @@ def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
     n = cfg.dataset.n_requests
     chosen_topics = rng.choices(topics, weights=t_weights, k=n)
     chosen_diffs = rng.choices(diffs, weights=d_weights, k=n)
+    styles, s_weights = zip(*sorted(cfg.task.styles.items()), strict=True)  # own stream: topics stay as they were
+    chosen_styles = random.Random(content_hash("styles", cfg.name, cfg.seed)).choices(styles, weights=s_weights, k=n)
     return [
         RequestSpec(index=i, seed=int(content_hash("seed", cfg.seed, i), 16) % 2**31,
-                    topic=chosen_topics[i], difficulty=chosen_diffs[i])
+                    topic=chosen_topics[i], difficulty=chosen_diffs[i], style=chosen_styles[i])
         for i in range(n)
     ]
 

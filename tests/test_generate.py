@@ -39,5 +39,7 @@ def test_grammar_teacher_answers_with_the_json_an_llm_is_asked_for():
     for c in calls:
         assert c.status == "ok"
         out = json.loads(c.raw_response)
-        assert set(out) == {"description", "regex", "positives", "negatives"}
-        assert len(out["positives"]) == cfg.teacher.n_positives
+        # the JSON an LLM is asked for, plus the grammar's own record of what it asked (concept family, style)
+        assert set(out) == {"description", "regex", "positives", "negatives", "concept", "style"}
+        assert out["style"] == next(r for r in reqs if r.request_hash == c.request_hash).spec.style
+        assert 2 <= len(out["positives"]) <= cfg.teacher.n_positives  # fewer only for a tiny language ("yes or no")

@@ -1,19 +1,21 @@
-"""Offline, deterministic teacher: a synthetic prompt -> regex grammar in the spirit of NL-RX-Synth.
+"""Offline, deterministic teacher: regex requests phrased the way people ask, with ground truth by construction.
 
-Design: spec -> (description, regex, sampler).  A spec is a short ordered list of :class:`Part`; a builder makes
-each part from a seeded ``random.Random`` with three aligned views of one component: ``desc`` (a noun phrase,
-"between 2 and 4 digits"), ``regex`` (its house-style fragment, ``\\d{2,4}``) and ``sample`` (draws a string the
-fragment matches).  Topics have their own builders (id prefixes, log levels, IPv4, dates, words) and share generic
-ones (class + quantifier, punctuation, separated groups, bracketed values); the difficulty sets the number of
-parts.  Description = varied opener + phrases joined by varied connectors; regex = concatenated fragments, so
-the mapping is compositional.  Positives come from the samplers, negatives from mutating positives (delete /
-insert / replace a char, drop / duplicate / swap a component, flip case); all are checked with ``re.fullmatch``.
-A spec that cannot give enough distinct examples (or fit the length limits) within bounded tries is replaced by
-the next one derived from (seed, topic, difficulty, attempt).  Only private ``random.Random`` instances are used.
+A request is (topic, difficulty, style, seed). Most requests name a **concept** of the topic (a US ZIP code with
+an optional +4, a lowercase MAC address with dashes, an ISO 8601 datetime with a Z, a snake_case name starting
+with ``test_``...: ``concepts*.py``), drawn with its variant, constraints and negations; a minority are
+**compositions** (a concept, a separator and another concept; a concept behind a label or inside brackets)
+and a few use the old **fragment** grammar (``fragments.py``: "two digits, then a dash, ..."), so structure still
+generalises. ``phrasing.py`` renders the request in the asked style (terse label, imperative, question, need
+statement, explanation with context, example-driven) plus a little noise. The difficulty raises the odds of
+optional details, constraints and composition.
 
-House style: ``\\d``, ``[a-z]``, ``[A-Z]``, ``[a-zA-Z]``, ``[a-zA-Z0-9]``, ``[0-9a-f]``; quantifiers ``{3}``,
-``{2,4}``, ``{2,}``, ``+``, ``*``, ``?``; groups ``(?:...)``; literals minimally escaped; no anchors,
-lookarounds or backreferences (the semantics are full-match).
+Positives come from the concept's sampler (fewer than asked, but at least two, only when the language is that
+small: "yes or no"); negatives are near misses (the concept's own near-miss generators, then one-character or
+one-chunk edits of positives); all are checked with ``re.fullmatch``. The reference regex is in the house style
+every shipped domain accepts (``\\d``/``\\w`` shorthands, ``[a-z]``-style classes, ``(?:...)`` groups, no
+anchors, lookaround or backreferences, at most ``MAX_REGEX_LEN`` chars) and compiles in Python ``re`` and in
+RE2. A draw that cannot give enough distinct examples within bounded tries is replaced by the next one derived
+from the inputs. Only private ``random.Random`` instances are used.
 """
 
 from __future__ import annotations
@@ -21,443 +23,185 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
+
+from tasks.kinds.regex_analysis import redos_static
+from tasks.teacher.concepts import QQ, Concept, esc
+from tasks.teacher.concepts_text import FAMILIES
+from tasks.teacher.fragments import fragment
+from tasks.teacher.phrasing import DEFAULT_STYLE_WEIGHTS, STYLES, describe, finish, noun_phrase
 
 TOPICS: tuple[str, ...] = ("identifiers", "log_fields", "network", "dates", "text")
-MAX_REGEX_LEN, MAX_DESC_LEN, MAX_DESC_WORDS, MAX_STRING_LEN = 120, 200, 34, 80
-_MAX_SPECS = 60  # spec attempts before giving up: never loop forever
-
+MAX_REGEX_LEN, MAX_DESC_LEN, MAX_STRING_LEN, MIN_DESC_LEN = 150, 230, 80, 12
+_MAX_SPECS = 60  # draws before giving up: never loop forever
+_COMPOSE = {1: 0.04, 2: 0.1, 3: 0.22}  # share of compositions per difficulty
+_FRAGMENTS = 0.06  # share of old-style fragment requests
 R = random.Random
-Sampler = Callable[[random.Random], str]
 
-
-@dataclass(frozen=True)
-class Part:
-    """One component: its phrase, its regex fragment and a sampler of strings the fragment matches."""
-    desc: str
-    regex: str
-    sample: Sampler
-    pos: int = 0  # -1: must open the pattern (a prefix), 1: must close it (a suffix), 0: anywhere
-
-
-@dataclass(frozen=True)
-class CharClass:
-    regex: str
-    chars: str
-    names: tuple[str, ...]  # "{s}" marks where the plural takes an "s"
-
-    def plural(self, rng: R) -> str:
-        return rng.choice(self.names).replace("{s}", "s")
-
-    def singular(self, rng: R) -> str:
-        return rng.choice(self.names).replace("{s}", "")
-
-
-DIGIT = CharClass(r"\d", string.digits, ("digit{s}", "number{s}", "numeric character{s}"))
-LOWER = CharClass("[a-z]", string.ascii_lowercase,
-                  ("lowercase letter{s}", "small letter{s}", "lower-case character{s}"))
-UPPER = CharClass("[A-Z]", string.ascii_uppercase,
-                  ("uppercase letter{s}", "capital letter{s}", "upper-case character{s}"))
-ALPHA = CharClass("[a-zA-Z]", string.ascii_letters,
-                  ("letter{s}", "alphabetic character{s}", "letter{s} of either case"))
-ALNUM = CharClass("[a-zA-Z0-9]", string.ascii_letters + string.digits,
-                  ("alphanumeric character{s}", "letter{s} or digit{s}", "alphanumeric{s}"))
-HEX = CharClass("[0-9a-f]", "0123456789abcdef",
-                ("lowercase hex digit{s}", "hex character{s} (0-9, a-f)", "lower-case hexadecimal digit{s}"))
-CLASSES = (DIGIT, LOWER, UPPER, ALPHA, ALNUM, HEX)
-
-_SPECIAL = frozenset(".+*?()[]{}|\\^$")
-_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
-_NAMES = {"-": ("dash", "hyphen"), "_": ("underscore",), ".": ("dot", "period"), ":": ("colon",), "~": ("tilde",),
-          "/": ("slash", "forward slash"), "@": ("at sign",), "#": ("hash sign", "pound sign"), "|": ("pipe",),
-          " ": ("space", "blank space"), ",": ("comma",), "=": ("equals sign",), "+": ("plus sign",),
-          "*": ("asterisk",), "!": ("exclamation mark",), "?": ("question mark",), ";": ("semicolon",)}
-_SEP_NAMES = {"-": ("dashes", "dash"), ".": ("dots", "dot"), ":": ("colons", "colon"), "/": ("slashes", "slash"),
-              "_": ("underscores", "underscore"), " ": ("single spaces", "space"), ",": ("commas", "comma")}
-_NOISE = string.ascii_letters + string.digits + "-_.:/#@=!?, "
-
-
-def esc(text: str) -> str:
-    """Minimal escaping: only regex metacharacters (never ``-``, ``_``, ``:``, ``/``, ``@``, ``#``)."""
-    return "".join("\\" + c if c in _SPECIAL else c for c in text)
-
-
-def _a(phrase: str) -> str:
-    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
-
-
-def _num(rng: R, n: int) -> str:
-    return _WORDS[n] if n < len(_WORDS) and rng.random() < 0.5 else str(n)
-
-
-def _draw(chars: str, lo: int, hi: int, r: R) -> str:
-    return "".join(r.choices(chars, k=r.randint(lo, hi)))
-
-
-def _listing(rng: R, opts: list[str]) -> str:
-    style = rng.randrange(3)
-    if style == 1 or len(opts) == 2:
-        return " or ".join(opts)
-    return ", ".join(opts[:-1]) + (" or " if style == 0 else ", or ") + opts[-1]
-
-
-# ---------------------------------------------------------------- generic builders
-_KINDS, _KIND_W = ("exact", "range", "least", "plus", "star", "opt"), (34, 26, 10, 14, 7, 9)
-
-
-def _count(rng: R, plural: str, singular: str) -> tuple[str, str, int, int]:
-    """A quantifier: (phrase, regex suffix, min, max used when sampling)."""
-    kind = rng.choices(_KINDS, _KIND_W)[0]
-    if kind == "exact":
-        n = rng.randint(1, 8)
-        if n == 1:
-            forms = (_a(singular), "one " + singular, "a single " + singular, "exactly one " + singular)
-            return rng.choice(forms), "", 1, 1
-        return rng.choice(("exactly {} {}", "{} {}", "precisely {} {}")).format(_num(rng, n), plural), f"{{{n}}}", n, n
-    if kind == "range":
-        lo = rng.randint(1, 4)
-        hi = lo + rng.randint(1, 4)
-        t = rng.choice(("between {} and {} {}", "{} to {} {}", "from {} to {} {}"))
-        phrase = t.format(_num(rng, lo), _num(rng, hi), plural) if rng.random() < 0.85 else f"{lo}-{hi} {plural}"
-        return phrase, f"{{{lo},{hi}}}", lo, hi
-    if kind == "least":
-        lo = rng.randint(2, 5)
-        t = rng.choice(("at least {} {}", "{} or more {}", "no fewer than {} {}"))
-        return t.format(_num(rng, lo), plural), f"{{{lo},}}", lo, lo + 4
-    if kind == "plus":
-        return rng.choice(("one or more " + plural, "1 or more " + plural, "at least one " + singular,
-                           "a non-empty run of " + plural)), "+", 1, 5
-    if kind == "star":
-        return rng.choice(("zero or more " + plural, "0 or more " + plural, f"any number of {plural}",
-                           "an optional run of " + plural)), "*", 0, 4
-    return rng.choice((_a("optional " + singular), "optionally one " + singular, "zero or one " + singular,
-                       "at most one " + singular)), "?", 0, 1
-
-
-def p_class(rng: R, cls: CharClass | None = None) -> Part:
-    """A character class with a quantifier: "between 2 and 4 digits" -> ``\\d{2,4}``."""
-    cls = cls or rng.choice(CLASSES)
-    phrase, q, lo, hi = _count(rng, cls.plural(rng), cls.singular(rng))
-    return Part(phrase, cls.regex + q, lambda r: _draw(cls.chars, lo, hi, r))
-
-
-def p_lit(rng: R, text: str, optional: bool = False) -> Part:
-    """A literal, named ("a dash") or quoted ('the text "INV-"'); an optional one gets ``?``."""
-    names = _NAMES.get(text)
-    if optional:
-        phrase = _a("optional " + rng.choice(names)) if names else f'optionally the text "{text}"'
-        rx = esc(text) + "?" if len(text) == 1 else f"(?:{esc(text)})?"
-        return Part(phrase, rx, lambda r: text if r.random() < 0.5 else "")
-    if names and rng.random() < 0.75:
-        name = rng.choice(names)
-        phrase = rng.choice((_a(name), "one " + name, "a single " + name))
-    else:
-        phrase = rng.choice(('"{}"', 'the literal "{}"', 'the text "{}"', 'the string "{}"')).format(text)
-    return Part(phrase, esc(text), lambda r: text)
-
-
-def p_alt(rng: R, pool: tuple[str, ...], labels: tuple[str, ...], kmin: int = 2, kmax: int = 4,
-          labeled: bool = False) -> Part:
-    """An alternation: "a log level (ERROR, WARN or INFO)" -> ``(?:ERROR|WARN|INFO)``."""
-    opts = rng.sample(pool, rng.randint(kmin, kmax))
-    lst, label = _listing(rng, opts), rng.choice(labels)
-    forms = [f"{_a(label)} ({lst})"]
-    if not labeled:
-        forms += [f"one of {lst}", f"{_a(label)} that is {lst}"] + ([f"either {lst}"] if len(opts) == 2 else [])
-    return Part(rng.choice(forms), "(?:" + "|".join(esc(o) for o in opts) + ")", lambda r: r.choice(opts))
-
-
-def p_sep(rng: R, cls: CharClass | None = None, sep: str | None = None) -> Part:
-    """Groups joined by a separator: "3 groups of 4 digits separated by dashes" -> ``\\d{4}(?:-\\d{4}){2}``."""
-    cls, k = cls or rng.choice(CLASSES), rng.randint(2, 4)
-    sep = sep if sep is not None else rng.choice(tuple(_SEP_NAMES))
-    plural, kind = cls.plural(rng), rng.randrange(3)
-    if kind == 0:
-        lo = hi = rng.randint(2, 5)
-        noun, q = f"groups of {_num(rng, lo)} {plural}", f"{{{lo}}}"
-    elif kind == 1:
-        lo = rng.randint(1, 3)
-        hi = lo + rng.randint(1, 3)
-        noun, q = f"groups of {_num(rng, lo)} to {_num(rng, hi)} {plural}", f"{{{lo},{hi}}}"
-    else:
-        lo, hi = 1, 4
-        noun, q = rng.choice(("runs of ", "groups of one or more ")) + plural, "+"
-    seps, adj = _SEP_NAMES[sep]
-    phrase = rng.choice((f"{_num(rng, k)} {noun} separated by {seps}", f"{_num(rng, k)} {adj}-separated {noun}"))
-    atom = cls.regex + q
-    rx = atom + esc(sep) + atom if k == 2 else f"{atom}(?:{esc(sep)}{atom}){{{k - 1}}}"
-    return Part(phrase, rx, lambda r: sep.join(_draw(cls.chars, lo, hi, r) for _ in range(k)))
-
-
-_WRAPS = (("[", "]", ("in square brackets", "wrapped in square brackets")), ("<", ">", ("in angle brackets",)),
-          ("(", ")", ("in parentheses", "in round brackets")), ("'", "'", ("in single quotes",)),
-          ('"', '"', ("in double quotes", "inside double quotes")))
-
-
-def p_wrap(rng: R, inner: Part, label: str = "") -> Part:
-    """A part inside brackets or quotes: "3 digits in square brackets" -> ``\\[\\d{3}\\]``."""
-    o, c, names = rng.choice(_WRAPS)
-    return Part(f"{label}{inner.desc} {rng.choice(names)}", esc(o) + inner.regex + esc(c),
-                lambda r: o + inner.sample(r) + c, inner.pos)
-
-
-def g_punct(rng: R) -> Part:
-    text = rng.choice(("-", "_", ".", ":", "/", "#", "@", "=", ",", " ", "+", "~", "*", "|", "->", "::", "--"))
-    return p_lit(rng, text, optional=len(text) == 1 and rng.random() < 0.15)
-
-
-GENERIC: tuple[Callable[[R], Part], ...] = (
-    p_class, p_class, p_class, p_class, p_class, g_punct, g_punct, p_sep,
-    lambda rng: p_wrap(rng, p_class(rng, rng.choice((DIGIT, LOWER, ALNUM, UPPER)))))
-
-# ---------------------------------------------------------------- topic builders
-_PREFIXES = ("INV-", "user_", "ORD-", "SKU-", "id_", "PR-", "TKT-", "acct_", "cust-", "EMP", "REF#", "tmp_", "node-",
-             "job_", "BUG-", "ID", "usr.", "tx_", "PKG-", "item-", "dev_", "api-", "key_", "org-", "grp_", "X-",
-             "CASE-", "run_", "emp#", "sess_", "v", "build-", "cfg_", "DOC", "LOT-", "pay_")
-_SUFFIXES = ("_v", "-dev", ".bak", "-prod", "_tmp", "-rc", "_old", ".json", "-beta", "_x", ".log", "-eu", "_us")
-_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "TRACE", "CRITICAL", "NOTICE")
-_LEVEL_LABELS = ("log level", "level", "severity")
-_KEYS = ("pid", "user", "code", "status", "port", "id", "host", "latency_ms", "retries", "env", "uid", "req",
-         "session", "thread", "bytes", "job")
-_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
-_TLDS = ("com", "org", "net", "io", "dev", "local", "edu")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS_FULL = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-                "November", "December")
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_DAYS_FULL = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_WORD_POOL = ("cat", "dog", "bird", "yes", "no", "red", "blue", "green", "ok", "fail", "on", "off", "alpha", "beta",
-              "north", "south", "hello", "world", "foo", "bar", "left", "right", "true", "false")
-_DATES = (("YYYY-MM-DD", r"\d{4}-\d{2}-\d{2}", "{y}-{m}-{d}"), ("DD/MM/YYYY", r"\d{2}/\d{2}/\d{4}", "{d}/{m}/{y}"),
-          ("MM/DD/YYYY", r"\d{2}/\d{2}/\d{4}", "{m}/{d}/{y}"), ("DD.MM.YYYY", r"\d{2}\.\d{2}\.\d{4}", "{d}.{m}.{y}"),
-          ("YYYYMMDD", r"\d{8}", "{y}{m}{d}"), ("YYYY/MM/DD", r"\d{4}/\d{2}/\d{2}", "{y}/{m}/{d}"),
-          ("MM-YYYY", r"\d{2}-\d{4}", "{m}-{y}"))
-_TIMES = (("HH:MM", r"\d{2}:\d{2}", "{H}:{M}"), ("HH:MM:SS", r"\d{2}:\d{2}:\d{2}", "{H}:{M}:{S}"),
-          ("HH:MM:SS.mmm", r"\d{2}:\d{2}:\d{2}\.\d{3}", "{H}:{M}:{S}.{ms}"), ("H:MM", r"\d{1,2}:\d{2}", "{h}:{M}"))
-
-
-def _moment(r: R) -> dict[str, str]:
-    return {"y": str(r.randint(1970, 2039)), "m": f"{r.randint(1, 12):02d}", "d": f"{r.randint(1, 28):02d}",
-            "H": f"{r.randint(0, 23):02d}", "M": f"{r.randint(0, 59):02d}", "S": f"{r.randint(0, 59):02d}",
-            "ms": f"{r.randint(0, 999):03d}", "h": str(r.randint(0, 23))}
-
-
-def p_format(rng: R, forms: tuple[tuple[str, str, str], ...], nouns: tuple[str, ...]) -> Part:
-    """A date/time layout: "a date in YYYY-MM-DD format" -> ``\\d{4}-\\d{2}-\\d{2}``."""
-    (fmt, rx, template), noun = rng.choice(forms), rng.choice(nouns)
-    phrase = rng.choice((f"{_a(noun)} in {fmt} format", f"{_a(noun)} formatted as {fmt}", f"{_a(noun)} ({fmt})"))
-    return Part(phrase, rx, lambda r: template.format(**_moment(r)))
-
-
-def id_affix(rng: R, pos: int) -> Part:
-    """A prefix ('the prefix "INV-"') that opens the id, or a suffix ('a trailing "-dev"') that closes it."""
-    text = rng.choice(_PREFIXES if pos < 0 else _SUFFIXES)
-    forms = ("the prefix {}", "{}", "the literal {}", "a leading {}") if pos < 0 else \
-        ("the suffix {}", "a trailing {}", "the ending {}")
-    return Part(rng.choice(forms).format(f'"{text}"'), esc(text), lambda r: text, pos)
-
-
-def log_kv(rng: R) -> Part:
-    key, val = rng.choice(_KEYS), p_class(rng, rng.choice((DIGIT, DIGIT, LOWER, ALNUM, HEX)))
-    phrase = rng.choice((f'"{key}=" with {val.desc}', f'"{key}=" plus {val.desc}',
-                         f'the field "{key}=" with {val.desc}', f'a "{key}=" field of {val.desc}'))
-    return Part(phrase, esc(key + "=") + val.regex, lambda r: key + "=" + val.sample(r))
-
-
-def net_ipv4(rng: R) -> Part:
-    phrase = rng.choice(("an IPv4 address", "an IPv4-style address", "a dotted quad of 1-3 digit numbers",
-                         "an IP address like 10.0.0.1"))
-    return Part(phrase, r"\d{1,3}(?:\.\d{1,3}){3}", lambda r: ".".join(str(r.randint(0, 255)) for _ in range(4)))
-
-
-def net_port(rng: R) -> Part:
-    lo, hi = rng.choice(((1, 5), (2, 5), (4, 4), (2, 4), (3, 5)))
-    q, n = (f"{{{lo}}}", f"{_num(rng, lo)} digits") if lo == hi else \
-        (f"{{{lo},{hi}}}", f"{_num(rng, lo)} to {_num(rng, hi)} digits")
-    phrase = rng.choice((f"a colon and a port number of {n}", f"a colon plus a port ({n})", f":port with {n}"))
-    return Part(phrase, r":\d" + q, lambda r: ":" + _draw(string.digits, lo, hi, r))
-
-
-def net_path(rng: R) -> Part:
-    cls, kind, k = rng.choice((LOWER, ALNUM, LOWER)), rng.randrange(4), rng.randint(2, 4)
-    seg = f"of {cls.plural(rng)}"  # a path segment is "/" plus one or more characters of the class
-    if kind == 0:
-        return Part(f"a path segment {seg}", f"/{cls.regex}+", lambda r: "/" + _draw(cls.chars, 1, 6, r))
-    count, q, lo, hi = ((f"{_num(rng, k)} path segments", f"{{{k}}}", k, k), ("one or more path segments", "+", 1, 3),
-                        (f"one to {_num(rng, k)} path segments", f"{{1,{k}}}", 1, k))[kind - 1]
-    return Part(f"{count} {seg}", f"(?:/{cls.regex}+){q}",
-                lambda r: "".join("/" + _draw(cls.chars, 1, 6, r) for _ in range(r.randint(lo, hi))))
-
-
-def net_host(rng: R) -> Part:
-    cls, tlds = rng.choice((LOWER, ALNUM)), rng.sample(_TLDS, rng.randint(1, 3))
-    end = "." + tlds[0] if len(tlds) == 1 else "one of " + _listing(rng, ["." + t for t in tlds])
-    rx_end = esc("." + tlds[0]) if len(tlds) == 1 else r"\.(?:" + "|".join(tlds) + ")"
-    phrase = rng.choice((f"a hostname of {cls.plural(rng)} ending in {end}", f"a host of {cls.plural(rng)} plus {end}"))
-    return Part(phrase, cls.regex + "+" + rx_end, lambda r: _draw(cls.chars, 1, 8, r) + "." + r.choice(tlds))
-
-
-def net_scheme(rng: R) -> Part:
-    opts = rng.choice((["http", "https"], ["https", "http"], ["ftp", "http", "https"], ["ws", "wss"]))
-    lst = _listing(rng, opts)
-    phrase = rng.choice((f"the scheme {lst} with ://", f"a scheme ({lst}) plus ://"))
-    return Part(phrase, "(?:" + "|".join(opts) + ")://", lambda r: r.choice(opts) + "://", pos=-1)
-
-
-def net_mac(rng: R) -> Part:
-    sep = rng.choice(":-")
-    phrase = rng.choice((f"a MAC address (6 {_SEP_NAMES[sep][1]}-separated lowercase hex pairs)",
-                         f"six lowercase hex pairs separated by {_SEP_NAMES[sep][0]}"))
-    return Part(phrase, f"[0-9a-f]{{2}}(?:{sep}[0-9a-f]{{2}}){{5}}",
-                lambda r: sep.join(_draw(HEX.chars, 2, 2, r) for _ in range(6)))
-
-
-def date_year(rng: R) -> Part:
-    n = rng.choice((2, 4))
-    return Part(rng.choice((f"a {_WORDS[n]}-digit year", f"a year of {_num(rng, n)} digits")), f"\\d{{{n}}}",
-                lambda r: str(r.randint(1970, 2039))[-n:])
-
-
-def txt_word(rng: R) -> Part:
-    phrase, rx, head, rest = rng.choice((("a lowercase word", "[a-z]+", "", LOWER.chars),
-                                         ("a capitalized word", "[A-Z][a-z]+", UPPER.chars, LOWER.chars),
-                                         ("an all-caps word", "[A-Z]+", "", UPPER.chars),
-                                         ("a word of letters", "[a-zA-Z]+", "", ALPHA.chars)))
-    return Part(phrase, rx, lambda r: (r.choice(head) if head else "") + _draw(rest, 1, 7, r))
-
-
-TOPIC_BUILDERS: dict[str, tuple[Callable[[R], Part], ...]] = {
-    "identifiers": (lambda rng: id_affix(rng, -1), lambda rng: id_affix(rng, -1), lambda rng: id_affix(rng, 1),
-                    lambda rng: p_sep(rng, rng.choice((HEX, UPPER, DIGIT, ALNUM)), rng.choice("-_.")),
-                    lambda rng: p_lit(rng, rng.choice("-_.:#/"), optional=rng.random() < 0.2),
-                    lambda rng: p_class(rng, rng.choice((DIGIT, HEX, UPPER, ALNUM)))),
-    "log_fields": (lambda rng: p_alt(rng, _LEVELS, _LEVEL_LABELS), lambda rng: p_alt(rng, _LEVELS, _LEVEL_LABELS),
-                   lambda rng: p_wrap(rng, p_alt(rng, _LEVELS, _LEVEL_LABELS, labeled=True)), log_kv, log_kv,
-                   lambda rng: p_wrap(rng, p_class(rng, DIGIT), rng.choice(("a pid of ", "a process id of "))),
-                   lambda rng: p_format(rng, _TIMES, ("time", "timestamp", "clock time")),
-                   lambda rng: p_lit(rng, rng.choice((" ", ": ", " - ", " | ", "=")))),
-    "network": (net_ipv4, net_ipv4, net_port, net_path, net_host, net_scheme, net_mac,
-                lambda rng: p_alt(rng, _METHODS, ("request method", "method", "verb"))),
-    "dates": (lambda rng: p_format(rng, _DATES, ("date", "calendar date")),
-              lambda rng: p_format(rng, _DATES, ("date", "calendar date")),
-              lambda rng: p_format(rng, _TIMES, ("time", "clock time")),
-              lambda rng: p_alt(rng, rng.choice((_MONTHS, _MONTHS_FULL)), ("month", "month name")),
-              lambda rng: p_alt(rng, rng.choice((_DAYS, _DAYS_FULL)), ("weekday", "day name")),
-              lambda rng: p_alt(rng, ("AM", "PM"), ("meridiem marker",), 2, 2),
-              lambda rng: p_alt(rng, ("UTC", "GMT", "Z", "CET", "EST"), ("time zone", "zone"), 2, 3),
-              date_year, lambda rng: p_lit(rng, rng.choice("T -/,"))),
-    "text": (txt_word, txt_word, lambda rng: p_sep(rng, rng.choice((LOWER, ALPHA)), rng.choice(" ,")),
-             lambda rng: p_alt(rng, _WORD_POOL, ("word",)),
-             lambda rng: p_lit(rng, rng.choice((".", "!", "?", ",", ";", "...", "?!")), optional=rng.random() < 0.3),
-             lambda rng: p_wrap(rng, p_class(rng, rng.choice((LOWER, ALPHA)))),
-             lambda rng: p_class(rng, rng.choice((LOWER, UPPER, ALPHA)))),
-}
-
-# ---------------------------------------------------------------- descriptions and examples
-_N_PARTS = {1: (1, 2, 2, 2), 2: (3,), 3: (4, 4, 5)}
-_OPENERS = ("", "", "", "match ", "a string of ", "strings consisting of ", "I need a pattern for ", "find ",
-            "lines that are ", "a regex for ", "write a regex matching ", "give me a pattern for ", "accept ",
-            "text made of ", "validate ", "values made of ", "the whole string is ", "regex: ", "pattern for ")
-_TOPIC_OPENERS = {"identifiers": ("an id made of ", "an identifier consisting of ", "a code made of "),
-                  "log_fields": ("a log line with ", "log entries made of ", "a log field of "),
-                  "network": ("a network string with ", "an address made of ", "a URL piece of "),
-                  "dates": ("a timestamp made of ", "a date string with ", "a date field of "),
-                  "text": ("a phrase made of ", "text consisting of ", "a sentence of ")}
-_CONNECT = (" followed by ", ", then ", " then ", " and then ", ", after which ", ", followed by ", "; then ")
-_FINAL = (" and finally ", ", and finally ", ", ending with ", " and lastly ")
-_ENDINGS = ("", "", "", ".", " only", " and nothing else", ", nothing more")
-
-
-def _build_parts(rng: R, topic: str, difficulty: int) -> list[Part]:
-    n, topical = rng.choice(_N_PARTS[difficulty]), TOPIC_BUILDERS[topic]
-    parts = [rng.choice(topical)(rng)]  # at least one topic-specific component
-    for _ in range(4 * n):  # bounded; a draw whose prefix/suffix slot is taken is skipped
-        if len(parts) >= n:
-            break
-        part = rng.choice(topical if rng.random() < 0.55 else GENERIC)(rng)
-        if part.pos == 0 or all(p.pos != part.pos for p in parts):
-            parts.append(part)
-    rng.shuffle(parts)
-    return sorted(parts, key=lambda p: p.pos)  # stable: prefixes first, suffixes last
-
-
-def _describe(rng: R, topic: str, parts: list[Part]) -> str:
-    body = parts[0].desc
-    for i, part in enumerate(parts[1:], 1):
-        final = i == len(parts) - 1 and len(parts) >= 3 and rng.random() < 0.35
-        body += rng.choice(_FINAL if final else _CONNECT) + part.desc
-    text = rng.choice(_OPENERS + _TOPIC_OPENERS[topic]) + body + rng.choice(_ENDINGS)
-    return text[0].upper() + text[1:] if rng.random() < 0.6 else text
-
-
-def _mutate(rng: R, pieces: list[str]) -> str:
-    """A near miss: edit one char or one component of a positive (given as its component pieces)."""
-    s, op = "".join(pieces), rng.randrange(7)
-    i, j = rng.randrange(len(s) + 1), rng.randrange(len(pieces))
-    if op == 0 and i < len(s):  # delete a char
+# concept families per topic, plus the two structural ones
+CONCEPT_FAMILIES: dict[str, tuple[str, ...]] = {t: tuple(FAMILIES[t]) for t in TOPICS}
+STRUCTURAL_FAMILIES = ("composite", "fragments")
+_SEPS = ((" ", ("a space", "a single space")), (":", ("a colon",)), ("-", ("a dash", "a hyphen")),
+         (" - ", ('" - "', "a spaced dash")), (",", ("a comma",)), ("|", ("a pipe", "a | character")),
+         ("=", ("an equals sign",)), ("/", ("a slash",)), ("_", ("an underscore",)), ("; ", ('"; "',)))
+_LABELS = ("ip=", "host: ", "user=", "id: ", "from ", "date=", "at ", "ts=", "version ", "ref:", "code=", "src=",
+           "dst=", "client ", "email: ", "Order #", "build ", "tag=", "ID ", "on ")
+_WRAPS = (("[", "]", "in square brackets"), ("(", ")", "in parentheses"), ('"', '"', "in double quotes"),
+          ("<", ">", "in angle brackets"), ("'", "'", "in single quotes"), ("{", "}", "in curly braces"))
+_NOISE_CHARS = string.ascii_letters + string.digits + "-_.:/#@=!?, "
+
+
+def _grouped(rx: str) -> str:
+    """``rx`` safe to concatenate: wrapped when it has a top-level alternation."""
+    depth, i = 0, 0
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = rx.index("]", i + 2 if rx[i + 1] in "]^" else i + 1)
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return f"(?:{rx})"
+        i += 1
+    return rx
+
+
+def _concept(rng: R, topic: str, level: int) -> Concept:
+    return rng.choice(tuple(FAMILIES[topic].values()))(rng, level)
+
+
+def _composite(rng: R, topic: str, level: int) -> Concept:
+    """A concept, a separator and another concept; or a concept behind a label; or one inside brackets."""
+    a = _concept(rng, topic, max(1, level - 1))
+    kind = rng.random()
+    if kind < 0.5:
+        b = _concept(rng, topic if rng.random() < 0.7 else rng.choice(TOPICS), max(1, level - 1))
+        sep, names = rng.choice(_SEPS)
+        np_a, np_b, name = noun_phrase(rng, a)[0], noun_phrase(rng, b)[0], rng.choice(names)
+        phrase = rng.choice((f"{np_a}, then {name}, then {np_b}", f"{np_a} followed by {name} and {np_b}",
+                             f"{np_a} and {np_b} separated by {name}", f"{np_a}, {name}, {np_b}"))
+        return Concept("composite", (phrase,), _grouped(a.regex) + esc(sep) + _grouped(b.regex),
+                       lambda r: a.sample(r) + sep + b.sample(r), article=False)
+    np_a = noun_phrase(rng, a)[0]
+    if kind < 0.75:
+        label = rng.choice(_LABELS)
+        phrase = rng.choice((f"{QQ(rng, label)} followed by {np_a}", f"{np_a} preceded by the label {QQ(rng, label)}",
+                             f"{np_a} after {QQ(rng, label)}", f"the text {QQ(rng, label)} and then {np_a}"))
+        return Concept("composite", (phrase,), esc(label) + _grouped(a.regex), lambda r: label + a.sample(r),
+                       article=False)
+    o, c, ph = rng.choice(_WRAPS)
+    phrase = rng.choice((f"{np_a} {ph}", f"{np_a}, wrapped {ph}", f"{np_a} enclosed {ph}", f"{np_a}, {ph}"))
+    return Concept("composite", (phrase,), esc(o) + _grouped(a.regex) + esc(c), lambda r: o + a.sample(r) + c,
+                   article=False)
+
+
+def _mutate(rng: R, s: str) -> str:
+    """A near miss: one edit of a positive (delete / insert / replace a char, flip case, cut, repeat a chunk)."""
+    op, i = rng.randrange(8), rng.randrange(len(s) + 1)
+    if op == 0 and i < len(s):
         return s[:i] + s[i + 1:]
-    if op in (1, 2):  # insert / replace with a (probably wrong-class) char
-        return s[:i] + rng.choice(_NOISE) + s[i + (op == 2):]
-    if op == 3 and len(pieces) > 1:  # drop a component
-        return "".join(pieces[:j] + pieces[j + 1:])
-    if op == 4:  # duplicate a component
-        return "".join(pieces[:j + 1] + pieces[j:])
-    if op == 5 and any(c.isalpha() for c in s):  # swap case
+    if op in (1, 2):
+        return s[:i] + rng.choice(_NOISE_CHARS) + s[i + (op == 2):]
+    if op == 3 and any(c.isalpha() for c in s):
         k = rng.choice([k for k, c in enumerate(s) if c.isalpha()])
         return s[:k] + s[k].swapcase() + s[k + 1:]
-    if op == 6 and j + 1 < len(pieces):  # swap two components
-        return "".join(pieces[:j] + [pieces[j + 1], pieces[j]] + pieces[j + 2:])
-    return s + rng.choice(_NOISE)
+    if op == 4 and len(s) > 1:
+        return s[:rng.randrange(1, len(s))]
+    if op == 5 and len(s) > 1:
+        j = rng.randrange(len(s))
+        k = rng.randint(j + 1, min(len(s), j + 4))
+        return s[:k] + s[j:k] + s[k:]
+    if op == 6 and (digits := [k for k, c in enumerate(s) if c.isdigit()]):
+        k = rng.choice(digits)
+        return s[:k] + rng.choice("abcxyzXO") + s[k + 1:]
+    return rng.choice(("", s)) + rng.choice(_NOISE_CHARS) + (s if rng.random() < 0.5 else "")
 
 
 def _usable(s: str) -> bool:
-    return 0 < len(s) <= MAX_STRING_LEN and s.isascii() and s.isprintable()
+    return 0 < len(s) <= MAX_STRING_LEN and s.isascii() and s.isprintable() and s == s.strip()
 
 
-def _attempt(rng: R, topic: str, difficulty: int, n_pos: int, n_neg: int) -> dict | None:
-    parts = _build_parts(rng, topic, difficulty)
-    regex = "".join(p.regex for p in parts)
-    for _ in range(3):  # a long description may fit with other (shorter) connectors and opener
-        description = _describe(rng, topic, parts)
-        if len(description) <= MAX_DESC_LEN and len(description.split()) <= MAX_DESC_WORDS:
-            break
+def _re2_ok(regex: str) -> bool:
+    try:
+        import re2
+    except ImportError:  # the re2 extra is not installed: the python checks still hold
+        return True
+    try:
+        re2.compile(regex)
+    except Exception:  # noqa: BLE001 - any refusal means "not this draw"
+        return False
+    return True
+
+
+def _attempt(rng: R, topic: str, difficulty: int, style: str, n_pos: int, n_neg: int, dialect: str) -> dict | None:
+    roll = rng.random()
+    if roll < _FRAGMENTS:
+        concept = fragment(rng, topic, difficulty)
+    elif roll < _FRAGMENTS + _COMPOSE[difficulty]:
+        concept = _composite(rng, topic, difficulty)
     else:
+        concept = _concept(rng, topic, difficulty)
+    regex = concept.regex
+    if len(regex) > MAX_REGEX_LEN or regex != regex.strip() or (dialect == "re2" and not _re2_ok(regex)):
         return None
-    if len(regex) > MAX_REGEX_LEN or regex != regex.strip():  # edge blanks are invisible in a target
+    if concept.family in STRUCTURAL_FAMILIES and redos_static(regex):  # a composition may stack ambiguous repeats
         return None
     fullmatch = re.compile(regex).fullmatch
-    bases: list[list[str]] = []  # positives, kept as pieces so negatives can drop/duplicate/swap components
-    seen: set[str] = set()
+    shown: list[str] = []  # the example style's strings: drawn before the positives, so counts never change the text
+    for _ in range(12):
+        s = concept.sample(rng)
+        if len(shown) < 2 and _usable(s) and len(s) <= 40 and fullmatch(s) and s not in shown:
+            shown.append(s)
+    if style == "example" and not shown:
+        return None
+    description, noise = finish(rng, describe(rng, style, concept, topic, shown), style,
+                                case_noise=concept.family != "fragments")
+    if not (MIN_DESC_LEN <= len(description) <= MAX_DESC_LEN) or "\n" in description:
+        return None
+    positives: list[str] = []
     want = max(n_pos, 1 if n_neg else 0)
-    for _ in range(8 * want + 10):
-        if len(bases) >= want:
+    for _ in range(10 * want + 10):
+        if len(positives) >= want:
             break
-        pieces = [p.sample(rng) for p in parts]
-        s = "".join(pieces)
-        if s not in seen and _usable(s) and fullmatch(s):
-            seen.add(s)
-            bases.append(pieces)
+        s = concept.sample(rng)
+        if s not in positives and _usable(s) and fullmatch(s):
+            positives.append(s)
+    if len(positives) < min(want, 2):  # a tiny language ("yes or no") gives what it has, at least two
+        return None
     negatives: list[str] = []
-    for _ in range(20 * n_neg + 20 if len(bases) >= want else 0):
+    for k in range(25 * n_neg + 20):
         if len(negatives) >= n_neg:
             break
-        s = _mutate(rng, rng.choice(bases))
+        if concept.near and k % 3 == 0 and len(negatives) < (n_neg + 1) // 2:
+            s = rng.choice(concept.near)(rng)
+        else:
+            s = _mutate(rng, rng.choice(positives))
         if s not in negatives and _usable(s) and not fullmatch(s):
             negatives.append(s)
-    if len(bases) < want or len(negatives) < n_neg:
+    if len(negatives) < n_neg:
         return None
-    return {"description": description, "regex": regex, "positives": ["".join(p) for p in bases[:n_pos]],
-            "negatives": negatives, "topic": topic}
+    return {"description": description, "regex": regex, "positives": positives[:n_pos], "negatives": negatives,
+            "topic": topic, "style": style, "concept": concept.family, "noise": noise}
 
 
-def generate_example(seed: int, topic: str, difficulty: int, n_positives: int = 5, n_negatives: int = 5) -> dict:
-    """Returns {"description", "regex", "positives", "negatives", "topic"} for this seed.
+def pick_style(rng: R, weights: dict[str, float] | None = None) -> str:
+    names, w = zip(*sorted((weights or DEFAULT_STYLE_WEIGHTS).items()), strict=True)
+    return rng.choices(names, weights=w)[0]
 
-    Deterministic for (seed, topic, difficulty, n_positives, n_negatives); the description and regex depend
-    only on (seed, topic, difficulty) unless the requested counts force a retry with the next derived spec.
-    Raises ValueError for an unknown topic (naming the allowed ones), a difficulty outside {1, 2, 3} or a
-    negative count; RuntimeError if no spec works within a bounded number of attempts.
+
+def generate_example(seed: int, topic: str, difficulty: int, n_positives: int = 5, n_negatives: int = 5, *,
+                     style: str | None = None, dialect: str = "python") -> dict:
+    """Returns {"description", "regex", "positives", "negatives", "topic", "style", "concept", "noise"}.
+
+    Deterministic for its inputs; the description and regex depend only on (seed, topic, difficulty, style,
+    dialect) unless the requested counts force a retry with the next derived draw. ``style=None`` draws one of
+    ``STYLES`` from the seed. Raises ValueError for an unknown topic or style (naming the allowed ones), a
+    difficulty outside {1, 2, 3}, a negative count or an unknown dialect; RuntimeError if no draw works within a
+    bounded number of attempts.
     """
     if topic not in TOPICS:
         raise ValueError(f"unknown topic {topic!r}; allowed topics: {', '.join(TOPICS)}")
@@ -465,9 +209,14 @@ def generate_example(seed: int, topic: str, difficulty: int, n_positives: int = 
         raise ValueError(f"difficulty must be 1, 2 or 3, got {difficulty!r}")
     if n_positives < 0 or n_negatives < 0:
         raise ValueError("n_positives and n_negatives must be >= 0")
+    if style is not None and style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; allowed styles: {', '.join(STYLES)}")
+    if dialect not in ("python", "re2"):
+        raise ValueError(f"unknown dialect {dialect!r}; allowed: python, re2")
     for attempt in range(_MAX_SPECS):
-        example = _attempt(R(f"{seed}/{topic}/{difficulty}/{attempt}"), topic, difficulty, n_positives, n_negatives)
+        rng = R(f"{seed}/{topic}/{difficulty}/{style}/{attempt}")
+        example = _attempt(rng, topic, difficulty, style or pick_style(rng), n_positives, n_negatives, dialect)
         if example is not None:
             return example
-    raise RuntimeError(f"no valid example for seed={seed}, topic={topic}, difficulty={difficulty} within "
-                       f"{_MAX_SPECS} specs (n_positives={n_positives}, n_negatives={n_negatives})")
+    raise RuntimeError(f"no valid example for seed={seed}, topic={topic}, difficulty={difficulty}, style={style} "
+                       f"within {_MAX_SPECS} draws (n_positives={n_positives}, n_negatives={n_negatives})")

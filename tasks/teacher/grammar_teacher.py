@@ -36,8 +36,11 @@ class GrammarTeacher:
                 continue
             try:
                 out = generate_example(req.spec.seed, req.spec.topic, req.spec.difficulty,
-                                       req.params["n_positives"], req.params["n_negatives"])
-                raw = json.dumps({k: out[k] for k in ("description", "regex", "positives", "negatives")})
+                                       req.params["n_positives"], req.params["n_negatives"], style=req.spec.style,
+                                       dialect=req.params.get("dialect", "python"))
+                # concept family and style ride along in the stored raw response (the parser ignores extra keys)
+                raw = json.dumps({k: out[k] for k in ("description", "regex", "positives", "negatives", "concept",
+                                                      "style")})
                 calls.append(TeacherCall(request_hash=req.request_hash, status="ok", raw_response=raw,
                                          completion_tokens=len(raw) // 4))
             except Exception as e:  # a grammar bug must not lose the request: it is recorded as failed

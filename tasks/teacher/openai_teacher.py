@@ -51,6 +51,14 @@ STYLES = ("a terse command, as typed into a search box", "a polite question",
           "a precise specification with explicit constraints", "casual chat, as a developer would type it",
           "a requirement taken from a ticket or code review",
           "a description by example, mentioning what should and should not match")
+STYLE_HINTS = {  # the phrasing styles of tasks/teacher/phrasing.py, as an LLM teacher is asked for them
+    "terse": "a terse label, as typed into a search box (e.g. 'zip code, optional +4')",
+    "imperative": "an imperative request (e.g. 'Write a regex that matches ...')",
+    "question": "a question (e.g. 'How do I match a MAC address?')",
+    "need": "a statement of need (e.g. 'I need a pattern for ...')",
+    "explain": "a sentence or two of context (where the data comes from), then the ask",
+    "example": "a request built around one or two example strings (e.g. 'like 2024-01-31')",
+}
 MAX_WAIT_S = 30.0
 RETRYABLE_STATUS = {408, 429}  # plus every 5xx; other 4xx are final
 _SECRET_LIKE = re.compile(r"(?i)\b(bearer\s+\S+|sk-[\w*\-]+|api[_-]?key[\"'=:\s]+\S+)")
@@ -98,18 +106,27 @@ def response_format(mode: str) -> dict[str, Any] | None:
 
 def build_request(cfg: TeacherConfig, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
                   n_negatives: int) -> TeacherRequest:
-    """The canonical request for a seeded spec: the prompt names topic, difficulty, seed and phrasing style."""
-    style = STYLES[int(hashlib.sha256(f"style:{spec.seed}".encode()).hexdigest(), 16) % len(STYLES)]
+    """The canonical request for a seeded spec: the prompt names topic, difficulty, seed and phrasing style.
+
+    The style is the spec's (planned from ``task.styles``, the same names the grammar teacher honours) or, for a
+    spec without one, drawn from the seed; the prompt also names the topic's concept families, so an LLM teacher
+    asks for the same variety of named things (ZIP codes, MAC addresses, semantic versions...) as the grammar."""
+    if spec.style in STYLE_HINTS:
+        style = STYLE_HINTS[spec.style]
+    else:
+        style = STYLES[int(hashlib.sha256(f"style:{spec.seed}".encode()).hexdigest(), 16) % len(STYLES)]
     user = "\n".join([
         "Write ONE training example for a regex-writing assistant.",
         f"topic: {spec.topic}",
-        f"difficulty: {spec.difficulty} (1 = simple; higher = more parts, classes and quantifiers)",
+        f"difficulty: {spec.difficulty} (1 = simple; higher = more constraints, optional parts or composition)",
         f"seed: {spec.seed}",
         f"style: {style}",
         f"dialect: {dialect}",
+        f"concepts to choose from: {_topic_concepts(spec.topic)}",
         "",
         "Return a JSON object with exactly these keys:",
-        f'- "description": the request a user might type, phrased as {style}; say what to match, not how.',
+        (f'- "description": the request a person would really type, phrased as {style}; name the thing to match '
+         "as people name it (with its variant, constraints or an example), not how to build the regex."),
         (f'- "regex": only the regex, in the {dialect} dialect, meant for full-match semantics '
          "(the whole string must match), without ^ or $ anchors, without delimiters or flags."),
         f'- "positives": {n_positives} distinct strings that the regex fully matches.',
@@ -122,6 +139,14 @@ def build_request(cfg: TeacherConfig, domain: str, spec: RequestSpec, dialect: s
     return TeacherRequest(domain=domain, teacher=OpenAITeacher.name, model=cfg.model, spec=spec,
                           messages=[{"role": "system", "content": SYSTEM_PROMPT},
                                     {"role": "user", "content": user}], params=params)
+
+
+def _topic_concepts(topic: str) -> str:
+    """The grammar teacher's concept families of a topic, as words ("ipv4, mac, url, ...")."""
+    from tasks.teacher.grammar import CONCEPT_FAMILIES
+
+    families = CONCEPT_FAMILIES.get(topic)
+    return ", ".join(f.replace("_", " ") for f in families) + ", or a combination" if families else "any"
 
 
 def prompt_chars(req: TeacherRequest) -> int:
