@@ -6,7 +6,7 @@ ingest is bulk (Arrow tables registered as relations), never row by row; primary
 
 Schema: ``MIGRATIONS`` is the ordered list of schema changes; ``schema_version`` records which ones a file has.
 The first open of a file (read or write) creates it or applies what it lacks, once; after that no open runs
-DDL. Reads use read-only connections, so several readers (``loraforge runs ls``, ``doctor``, a server) share
+DDL. Reads use read-only connections, so several readers (the `ls` commands, ``doctor``) share
 the file and never change a byte of it. DuckDB locks the file per process (one writer, or many readers), so
 opening retries with backoff and then fails with a message that says who to wait for.
 
