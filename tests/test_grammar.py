@@ -167,9 +167,9 @@ def test_each_phrasing_style_is_honoured_and_recorded(style):
         d, clipped = ex["description"], "no_final_punct" in ex["noise"]
         if style == "question":
             assert d.endswith("?") or clipped or "?" in d, d
-        elif style == "imperative":
+        elif style == "imperative" and "typo" not in ex["noise"]:
             assert d.split()[0].lower().strip(",:") in _IMPERATIVE_VERBS, d
-        elif style == "need":
+        elif style == "need" and "typo" not in ex["noise"]:
             assert re.search(r"\b(needs?|looking|want|like|trying)\b", d.lower()), d
         elif style == "explain":
             assert re.search(r"[.?] [A-Za-z]", d), d  # a sentence of context, then the ask

@@ -257,7 +257,7 @@ def _hex_case(rng: R, level: int, default_any: bool = True) -> tuple[str, str, t
 
 def c_uuid(rng: R, level: int) -> Concept:
     h, chars, case_d = _hex_case(rng, level)
-    form = rng.choice(("dashed", "dashed", "dashed", "plain", "optional", "braces", "v4"))
+    form = rng.choice(("dashed", "dashed", "dashed", "plain", "optional", "braces", "v4", "urn"))
     groups = (8, 4, 4, 4, 12)
     nouns = ("UUID", "GUID", "UUID string", "universally unique identifier")
     details = list(case_d)
@@ -272,13 +272,14 @@ def c_uuid(rng: R, level: int) -> Concept:
         details.append(("dashes optional", "with or without the dashes", "where the hyphens are optional"))
     elif form == "v4":
         v = "[89ab]" if h == "[0-9a-f]" else "[89AB]" if h == "[0-9A-F]" else "[89abAB]"
-        rx = f"{h}{{8}}-{h}{{4}}-4{h}{{3}}-{v}{h}{{3}}-{h}{{12}}"
+        ver = rng.choice("4444135")
+        rx = f"{h}{{8}}-{h}{{4}}-{ver}{h}{{3}}-{v}{h}{{3}}-{h}{{12}}"
 
         def sample(r: R) -> str:
-            return "-".join((draw(chars, 8, 8, r), draw(chars, 4, 4, r), "4" + draw(chars, 3, 3, r),
+            return "-".join((draw(chars, 8, 8, r), draw(chars, 4, 4, r), ver + draw(chars, 3, 3, r),
                              r.choice("89ab" if v != "[89AB]" else "89AB") + draw(chars, 3, 3, r),
                              draw(chars, 12, 12, r)))
-        nouns = ("version 4 UUID", "UUIDv4", "random (v4) UUID")
+        nouns = (f"version {ver} UUID", f"UUIDv{ver}", f"v{ver} UUID (RFC 4122 variant)")
     else:
         rx = f"{h}{{8}}-{h}{{4}}-{h}{{4}}-{h}{{4}}-{h}{{12}}"
 
@@ -286,6 +287,10 @@ def c_uuid(rng: R, level: int) -> Concept:
             return "-".join(draw(chars, n, n, r) for n in groups)
         if rng.random() < 0.3:
             details.append(("8-4-4-4-12 hex groups", "in the 8-4-4-4-12 layout", "with dashes"))
+        if form == "urn":
+            rx, inner = "urn:uuid:" + rx, sample
+            sample = lambda r: "urn:uuid:" + inner(r)  # noqa: E731
+            nouns = ("UUID URN like urn:uuid:...", "urn:uuid: identifier")
         if form == "braces":
             rx, inner = r"\{" + rx + r"\}", sample
             sample = lambda r: "{" + inner(r) + "}"  # noqa: E731
@@ -352,7 +357,8 @@ def c_semver(rng: R, level: int) -> Concept:
     def p(r: R) -> str:
         return str(r.choice((0, r.randint(0, 9), r.randint(10, 99), r.randint(100, 2024))))
     two = rng.random() < 0.15
-    core = part + r"\." + part + (rf"(?:\.{part})?" if two else rf"\.{part}")
+    major = str(rng.randint(0, 12)) if not two and rng.random() < 0.3 else ""  # "the 2.x line"
+    core = (major or part) + r"\." + part + (rf"(?:\.{part})?" if two else rf"\.{part}")
     v = rng.choice(("none", "none", "none", "optional", "required"))
     pre = rng.choice(("none", "none", "optional")) if level > 1 or rng.random() < 0.4 else "none"
     details: list[tuple[str, ...]] = []
@@ -362,6 +368,9 @@ def c_semver(rng: R, level: int) -> Concept:
         nouns = ("version number", "version string", "version like 1.2 or 1.2.3")
         details.append(("major.minor with optional .patch", "with two or three numeric parts",
                         "the patch number being optional"))
+    if major:
+        details.append((f"with major version {L(major)} only", f"in the {L(major + '.x')} line",
+                        f"for {L(major + '.x.y')} releases"))
     if v == "optional":
         details.append((f"optional leading {L('v')}", f"with an optional {Q(rng, 'v')} prefix",
                         f"which may start with {Q(rng, 'v')}"))
@@ -377,7 +386,7 @@ def c_semver(rng: R, level: int) -> Concept:
     rx = {"none": "", "optional": "v?", "required": "v"}[v] + core + (r"(?:-[0-9A-Za-z.]+)?" if pre != "none" else "")
 
     def sample(r: R) -> str:
-        s = p(r) + "." + p(r) + ("" if two and r.random() < 0.4 else "." + p(r))
+        s = (major or p(r)) + "." + p(r) + ("" if two and r.random() < 0.4 else "." + p(r))
         if v == "required" or (v == "optional" and r.random() < 0.5):
             s = "v" + s
         if pre != "none" and r.random() < 0.5:

@@ -20,6 +20,13 @@ def _ymd(r: R, y0: int = 1970, y1: int = 2039) -> tuple[str, str, str]:
 
 
 def c_iso_date(rng: R, level: int) -> Concept:
+    if rng.random() < 0.2:  # one month of one year: "dates in March 2024"
+        y, m = rng.randint(1995, 2030), rng.randint(1, 12)
+        d_rx = DAY2 if maybe(rng, level, 0.3) else r"\d{2}"
+        return Concept("iso_date", (f"ISO date in {L(MONTHS_FULL[m - 1])} {L(str(y))}", "YYYY-MM-DD date"),
+                       f"{y}-{m:02d}-{d_rx}", lambda r: f"{y}-{m:02d}-{r.randint(1, 28):02d}",
+                       ((f"only for {L(f'{y}-{m:02d}')}", f"where year and month are {L(f'{y}-{m:02d}')}"),)
+                       + ((("day 01-31",),) if d_rx == DAY2 else ()))
     strict = rng.choice(("none", "none", "month", "both")) if maybe(rng, level, 0.5) else "none"
     year = rng.choice(("any", "any", "any", "1900s-2000s", "fixed"))
     fixed = str(rng.randint(1990, 2030))
@@ -166,6 +173,12 @@ def c_time(rng: R, level: int) -> Concept:
     near = [lambda r: f"{r.randint(0, 9)}:{r.randint(0, 59):02d}"]
     if strict:
         near.append(lambda r: f"{r.randint(24, 29)}:{r.randint(0, 59):02d}")
+    if rng.random() < 0.25:  # a range of two times: "09:00-17:30"
+        sep, sep_ph = rng.choice((("-", "a dash"), ("-", "a hyphen"), (" - ", '" - "'), (" to ", '" to "')))
+        single = sample
+        return Concept("time", ("time range like 09:00-17:30", "opening hours range", "range of two times"),
+                       rx + esc(sep) + rx, lambda r: single(r) + sep + single(r),
+                       tuple(details) + ((f"two times separated by {sep_ph}",),))
     return Concept("time", ("time", "time of day", "24-hour time", "clock time"), rx, sample, tuple(details),
                    tuple(near))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.teacher.concepts import DIG, LOW, WORDCH, Concept, L, Q, R, alt, draw, esc, listing, maybe
+from tasks.teacher.concepts import DIG, LOW, QQ, WORDCH, Concept, L, Q, R, alt, draw, esc, listing, maybe
 
 LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "TRACE", "CRITICAL", "NOTICE")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
@@ -140,23 +140,38 @@ def moment(r: R) -> dict[str, str]:
     return {"Y": str(r.randint(1970, 2039)), "y": f"{r.randint(0, 99):02d}", "m": f"{r.randint(1, 12):02d}",
             "d": f"{r.randint(1, 28):02d}", "e": str(r.randint(1, 28)), "H": f"{r.randint(0, 23):02d}",
             "M": f"{r.randint(0, 59):02d}", "S": f"{r.randint(0, 59):02d}", "f": f"{r.randint(0, 999):03d}",
-            "b": r.choice(MONTHS), "z": r.choice("+-") + f"{r.randint(0, 12):02d}{r.choice(('00', '30'))}"}
+            "b": r.choice(MONTHS), "z": r.choice("+-") + f"{r.randint(0, 12):02d}{r.choice(('00', '30'))}",
+            "f2": f"{r.randint(0, 999):03d}", "zc": r.choice("+-") + f"{r.randint(0, 12):02d}:{r.choice(('00', '30'))}"}
+
+
+_TS_DATES = (("YYYY-MM-DD", r"\d{4}-\d{2}-\d{2}", "{Y}-{m}-{d}"), ("YYYY/MM/DD", r"\d{4}/\d{2}/\d{2}", "{Y}/{m}/{d}"),
+             ("DD/MM/YYYY", r"\d{2}/\d{2}/\d{4}", "{d}/{m}/{Y}"), ("MM-DD-YYYY", r"\d{2}-\d{2}-\d{4}", "{m}-{d}-{Y}"))
+_TS_FRACS = (("", "", ""), (",mmm", r",\d{3}", ",{f}"), (".mmm", r"\.\d{3}", ".{f}"),
+             (".ffffff", r"\.\d{6}", ".{f}{f2}"))
+_TS_ZONES = (("", "", ""), ("Z", "Z", "Z"), (" +hhmm", r" [+-]\d{4}", " {z}"), ("+hh:mm", r"[+-]\d{2}:\d{2}", "{zc}"))
+_BRACKETS = (("", ""), ("", ""), ("[", "]"), ("(", ")"))
 
 
 def c_log_ts(rng: R, level: int) -> Concept:
-    if rng.random() < 0.2:
+    roll = rng.random()
+    if roll < 0.15:
         n, noun = rng.choice(((10, "Unix timestamp in seconds"), (13, "Unix timestamp in milliseconds"),
                               (10, "epoch seconds value")))
         return Concept("log_timestamp", (noun, f"{n}-digit epoch timestamp"), rf"\d{{{n}}}",
                        lambda r: str(r.randint(10 ** (n - 1), 10 ** n - 1)))
-    fmt, rx, tpl = rng.choice(_TS)
+    if roll < 0.45:
+        fmt, rx, tpl = rng.choice(_TS)
+    else:  # a layout assembled from its parts: date, separator, time, fraction, zone
+        (d_f, d_rx, d_t), sep = rng.choice(_TS_DATES), rng.choice((" ", " ", "T"))
+        (f_f, f_rx, f_t), (z_f, z_rx, z_t) = rng.choice(_TS_FRACS), rng.choice(_TS_ZONES) if level > 1 else _TS_ZONES[0]
+        fmt = d_f + sep + "HH:MM:SS" + f_f + z_f
+        rx, tpl = d_rx + sep + r"\d{2}:\d{2}:\d{2}" + f_rx + z_rx, d_t + sep + "{H}:{M}:{S}" + f_t + z_t
+    o, c = rng.choice(_BRACKETS) if maybe(rng, level, 0.4) else ("", "")
     details = [(f"formatted {L(fmt)}", f"in the form {L(fmt)}", f"({L(fmt)})")]
-    bracket = maybe(rng, level, 0.25)
-    if bracket:
-        rx = r"\[" + rx + r"\]"
-        details.append(("inside square brackets", "wrapped in [ ]", "in brackets"))
-    return Concept("log_timestamp", ("log timestamp", "timestamp at the start of a log line", "log time field"), rx,
-                   lambda r: ("[{}]" if bracket else "{}").format(tpl.format(**moment(r))), tuple(details))
+    if o:
+        details.append((f"inside {'square brackets' if o == '[' else 'parentheses'}", f"wrapped in {L(o + ' ' + c)}"))
+    return Concept("log_timestamp", ("log timestamp", "timestamp at the start of a log line", "log time field"),
+                   esc(o) + rx + esc(c), lambda r: o + tpl.format(**moment(r)) + c, tuple(details))
 
 
 _UNITS = ("ms", "s", "m", "h", "us", "ns", "d")
@@ -178,23 +193,43 @@ def c_duration(rng: R, level: int) -> Concept:
                    lambda r: n_s(r) + (" " if space and r.random() < 0.5 else "") + r.choice(units), tuple(details))
 
 
+_PROGRAMS = ("app", "nginx", "sshd", "kernel", "cron", "systemd", "dockerd", "postfix", "haproxy", "sudo", "CRON",
+             "kubelet", "named", "dhclient", "smtpd", "java", "node", "gunicorn", "celery", "redis")
+_THREADS = ("worker", "thread", "pool-1-thread", "main", "http-nio-8080-exec", "Thread", "task", "consumer")
+_REQ_IDS = ("req-", "trace-", "span-", "rid=", "request_id=", "txn-", "corr-", "X-Request-ID: ")
+
+
 def c_bracket(rng: R, level: int) -> Concept:
     kind = rng.randrange(4)
     if kind == 0:
-        return Concept("bracket_field", ("process id in square brackets", "pid in brackets like [1234]"),
-                       r"\[\d+\]", lambda r: f"[{draw(DIG, 1, 6, r)}]")
-    if kind == 1:
+        name = rng.choice(_THREADS)
+        if rng.random() < 0.5:
+            return Concept("bracket_field", (f"thread name like {L('[' + name + '-3]')}", "numbered thread name"),
+                           r"\[" + esc(name) + r"-\d+\]", lambda r: f"[{name}-{draw(DIG, 1, 3, r)}]",
+                           ((f"{Q(rng, name + '-')} and a number inside square brackets",),))
         return Concept("bracket_field", ("thread name in square brackets", "bracketed thread name like [main]"),
                        r"\[[\w-]+\]", lambda r: "[" + draw(WORDCH + "-", 1, 10, r) + "]",
                        (("letters, digits, underscores or dashes inside", "word characters or dashes inside"),))
+    if kind == 1:
+        lo, hi = rng.choice(((1, None), (1, 5), (1, 7), (2, 6), (3, 5)))
+        q = "+" if hi is None else f"{{{lo},{hi}}}"
+        return Concept("bracket_field", ("process id in square brackets", "pid in brackets like [1234]"),
+                       r"\[\d" + q + r"\]", lambda r: f"[{draw(DIG, lo, hi or 6, r)}]",
+                       () if hi is None else ((f"{lo} to {hi} digits", f"a {lo}-{hi} digit pid"),))
     if kind == 2:
-        name = rng.choice(("app", "nginx", "sshd", "kernel", "cron", "systemd"))
-        return Concept("bracket_field", (f"{L(name)} tag with a pid like {L(name + '[123]')}", "program[pid] tag"),
+        name = rng.choice(_PROGRAMS)
+        return Concept("bracket_field", (f"{L(name)} tag with a pid like {L(name + '[123]:')}", "program[pid] tag"),
                        esc(name) + r"\[\d+\]:", lambda r: f"{name}[{draw(DIG, 1, 6, r)}]:",
                        ((f"{Q(rng, name)}, a pid in brackets, then a colon",),))
-    return Concept("bracket_field", ("request id like req-3f9a2c", "request id"), r"req-[0-9a-f]{6,12}",
-                   lambda r: "req-" + draw("0123456789abcdef", 6, 12, r),
-                   ((f"{Q(rng, 'req-')} plus 6 to 12 lowercase hex chars",),))
+    pre = rng.choice(_REQ_IDS)
+    lo = rng.choice((6, 8, 12, 16, 32))
+    hi = lo if rng.random() < 0.5 else lo + rng.choice((2, 4, 8))
+    cls, ph, chars = rng.choice((("[0-9a-f]", "lowercase hex chars", "0123456789abcdef"),
+                                 ("[a-zA-Z0-9]", "alphanumeric chars", DIG + LOW + LOW.upper())))
+    n_ph = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    return Concept("bracket_field", ("request id", "trace id field", "correlation id"),
+                   esc(pre) + cls + (f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}"),
+                   lambda r: pre + draw(chars, lo, hi, r), ((f"{QQ(rng, pre)} plus {n_ph} {ph}",),))
 
 
 LOG_FIELDS = {"log_level": c_level, "http_method": c_method, "http_status": c_status, "key_value": c_kv,

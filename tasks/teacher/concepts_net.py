@@ -58,13 +58,16 @@ def c_ipv4(rng: R, level: int) -> Concept:
     if suffix.startswith("opt"):
         tail, inner = f"(?:{tail})?", tail_s
         tail_s = lambda r: inner(r) if r.random() < 0.5 else ""  # noqa: E731
-    if not strict and not suffix and rng.random() < 0.15:
-        first = rng.choice(("10", "192.168", "172.16", "127"))
-        k = 3 - first.count(".")
-        return Concept("ipv4", (f"IP address in {L(first)}.x", f"{L(first + '.*')} address", "private IP"),
-                       esc(first) + rf"(?:\.\d{{1,3}}){{{k}}}",
-                       lambda r: first + "".join("." + _octet(r) for _ in range(k)),
-                       ((f"starting with {Q(rng, first + '.')}",),))
+    if not strict and not suffix and rng.random() < 0.3:  # a subnet: its fixed leading octets, the rest free
+        k = rng.choice((1, 2, 2, 3, 3))
+        fixed = rng.choice(("10", "192.168", "172.16", "127", "10.0", "192.168.0", "192.168.1")) \
+            if rng.random() < 0.4 else ".".join(str(rng.randint(1, 254)) for _ in range(k))
+        k = 4 - fixed.count(".") - 1
+        cidr = f"{fixed}{'.0' * k}/{8 * (4 - k)}"
+        return Concept("ipv4", (f"IP address in {L(cidr)}", f"address in the {L(cidr)} subnet", f"{L(fixed)}.x address",
+                                "IPv4 address in our subnet"), esc(fixed) + rf"(?:\.\d{{1,3}}){{{k}}}",
+                       lambda r: fixed + "".join("." + _octet(r) for _ in range(k)),
+                       ((f"starting with {Q(rng, fixed + '.')}", f"i.e. {L(fixed)} followed by {k} more octet(s)"),))
     return Concept("ipv4", nouns, base + tail, lambda r: _ip(r) + tail_s(r), tuple(details), tuple(near))
 
 
@@ -74,6 +77,15 @@ def c_ipv6(rng: R, level: int) -> Concept:
                                     ("[0-9A-F]", HEXU, (("uppercase hex", "in uppercase"),))))
     lo = rng.choice((1, 1, 4))
     q, n = ("{1,4}", "1 to 4") if lo == 1 else ("{4}", "4")
+    if rng.random() < 0.35:  # a prefix: link-local, documentation or a network's own first group(s)
+        pre = rng.choice(("fe80", "2001:db8", "fd00", "2a02")) if rng.random() < 0.4 else \
+            ":".join(draw(HEXL if h != "[0-9A-F]" else HEXU, 4, 4, rng) for _ in range(rng.randint(1, 3)))
+        k = 7 - pre.count(":")
+        return Concept("ipv6", (f"IPv6 address in {L(pre + '::/' + str(16 * (8 - k)))}", "IPv6 address",
+                                f"IPv6 address under the {L(pre)} prefix"), esc(pre) + f"(?::{h}{q}){{{k}}}",
+                       lambda r: pre + "".join(":" + draw(chars, lo, 4, r) for _ in range(k)),
+                       ((f"starting with {Q(rng, pre + ':')}, then {k} groups of {n} hex digits, full form",),)
+                       + tuple(case_ph))
     details = [(f"full form, 8 groups of {n} hex digits", f"eight colon-separated groups of {n} hex digits",
                 f"uncompressed (no :: shorthand), groups of {n} hex digits")] + list(case_ph)
     return Concept("ipv6", ("IPv6 address", "IPv6", "uncompressed IPv6 address"), f"{h}{q}(?::{h}{q}){{7}}",
@@ -93,6 +105,13 @@ def c_mac(rng: R, level: int) -> Concept:
     elif rng.random() < 0.3:
         details.append(("any case", "upper or lower case hex"))
     sep = rng.choice((":", ":", "-", "either", "cisco", "none")) if maybe(rng, level, 0.6) else ":"
+    if sep in ":-" and rng.random() < 0.35:  # a vendor's OUI: the first three pairs fixed
+        oui = sep.join(draw(chars if case != "any" else HEXU, 2, 2, rng) for _ in range(3))
+        return Concept("mac", (f"MAC address from vendor prefix {L(oui)}", f"MAC address with OUI {L(oui)}",
+                               "MAC address of our devices"), esc(oui) + f"(?:{sep}{h}{{2}}){{3}}",
+                       lambda r: oui + "".join(sep + draw(chars, 2, 2, r) for _ in range(3)),
+                       ((f"starting with {Q(rng, oui)}, then three more {'colon' if sep == ':' else 'dash'}-separated"
+                         " hex pairs",),) + tuple(details))
     if sep == "cisco":
         return Concept("mac", ("Cisco-style MAC address", "MAC address in dotted form like 0011.2233.4455"),
                        f"{h}{{4}}(?:\\.{h}{{4}}){{2}}", lambda r: ".".join(draw(chars, 4, 4, r) for _ in range(3)),
@@ -133,6 +152,13 @@ def c_port(rng: R, level: int) -> Concept:
         return Concept("port", ("valid port number", "TCP/UDP port"), PORT_STRICT, lambda r: str(r.randint(1, 65535)),
                        (("from 1 to 65535", "in the range 1-65535", "between 1 and 65535, no leading zeros"),),
                        near=(lambda r: str(r.randint(65536, 99999)), lambda r: "0" + str(r.randint(1, 999))))
+    if kind < 0.65:  # a band of ports: its leading digits fixed ("8000-8999")
+        n = rng.choice((4, 4, 5))
+        lead = str(rng.randint(1, 9)) + draw(DIG, rng.randint(0, 1), 1, rng) if n == 4 else str(rng.randint(1, 5))
+        lo, hi = lead + "0" * (n - len(lead)), lead + "9" * (n - len(lead))
+        return Concept("port", ("port number", "port", "port in our range"), esc(lead) + rf"\d{{{n - len(lead)}}}",
+                       lambda r: lead + draw(DIG, n - len(lead), n - len(lead), r),
+                       ((f"from {lo} to {hi}", f"between {lo} and {hi}", f"in the {lo}-{hi} range"),))
     host, host_ph, host_s = rng.choice(_HOSTS)
     p_rx, p_ph, lo, hi = rng.choice(_PORTS)
     opt = maybe(rng, level, 0.2)

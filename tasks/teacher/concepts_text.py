@@ -404,8 +404,16 @@ def c_word(rng: R, level: int) -> Concept:
         return Concept("word", nouns, rx, lambda r: (r.choice(first) if first else "") + draw(rest, 1, 8, r),
                        (("letters only", "no digits or spaces"),) if rng.random() < 0.3 else ())
     if kind == "words":
-        k = rng.choice((2, 3, None))
+        k = rng.choice((2, 3, None, 0))
         cls, ph, chars = rng.choice(_WORD_SETS)
+        if k == 0:  # a bounded number of words
+            lo, hi = rng.randint(1, 3), rng.randint(4, 8)
+
+            def ws(r: R) -> str:
+                return " ".join(draw(chars, 1, 7, r) if chars else r.choice(UP) + draw(LOW, 0, 6, r)
+                                for _ in range(r.randint(lo, hi)))
+            return Concept("word", (f"{lo} to {hi} {ph} separated by single spaces", f"phrase of {lo}-{hi} {ph}"),
+                           cls + f"(?: {cls}){{{lo - 1},{hi - 1}}}", ws, article=False)
 
         def w(r: R) -> str:
             return draw(chars, 1, 7, r) if chars else r.choice(UP) + draw(LOW, 0, 6, r)
