@@ -1,5 +1,6 @@
-"""Two runs of one domain at once: the second waits for the first (a per-domain file lock), or says clearly
-why it gave up; the DuckDB file stays consistent either way."""
+"""Two runs of one domain at once: the second waits for the first (a per-domain file lock) and then completes, so
+both exit 0 (docs/operations.md); a run that waits longer than its timeout says clearly why it gave up; the DuckDB
+file stays consistent."""
 
 from __future__ import annotations
 
@@ -74,19 +75,15 @@ def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_
     for p in procs:
         p.wait(timeout=1500)
     outs = [(o.read_text(), e.read_text()) for o, e in logs]
-    summaries = []
-    for p, (out, err) in zip(procs, outs, strict=True):
-        if p.returncode == 0:
-            summaries.append(json.loads(out.strip().splitlines()[-1]))
-        else:  # allowed only with a clear message, never a traceback of a damaged store
-            assert "error:" in err and ("busy" in err or "locked" in err), err[-3000:]
-    assert summaries, [e[-2000:] for _, e in outs]
-    waited = ["waiting for run" in out + err for out, err in outs]
-    print(f"concurrency outcome: exit codes {[p.returncode for p in procs]}, completed {len(summaries)}, "
-          f"waited for the lock {waited}, seconds {[s['seconds']['total'] for s in summaries]}")
-    assert all(s["status"] == "completed" for s in summaries)
-    if len(summaries) == 2:  # the second waited for the domain lock and said so
-        assert "waiting for run" in outs[0][0] + outs[0][1] + outs[1][0] + outs[1][1]
+    # both exit 0, as the docs say: the second waits for the domain lock (default timeout 3600 s), then completes
+    assert [p.returncode for p in procs] == [0, 0], [e[-3000:] for _, e in outs]
+    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    waited = ["to finish (one run per domain" in out + err for out, err in outs]  # domain_lock says it waits
+    print(f"concurrency outcome: exit codes {[p.returncode for p in procs]}, waited for the lock {waited}, "
+          f"seconds {[s['seconds']['total'] for s in summaries]}")
+    assert [s["status"] for s in summaries] == ["completed", "completed"]
+    assert sum(waited) == 1  # exactly one of them waited for the other, and said so
+    assert len({s["run_id"] for s in summaries}) == 2
 
     db = tmp_path / "home" / "loraforge.duckdb"
     report = store.integrity_report(db)
@@ -98,7 +95,7 @@ def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_
     assert store.table_count(db, "teacher_calls") == 300  # the second run reused the first one's answers
     assert len({s["dataset_id"] for s in summaries}) == 1
     runs = store.list_runs_with_parents(db)
-    assert len(runs) == len(summaries) and all(r["status"] == "completed" for r in runs)
+    assert len(runs) == 2 and all(r["status"] == "completed" for r in runs)
     from schemas.run import Home
     from tasks.doctor import check_home
 
