@@ -58,7 +58,7 @@ def c_ipv4(rng: R, level: int) -> Concept:
     if suffix.startswith("opt"):
         tail, inner = f"(?:{tail})?", tail_s
         tail_s = lambda r: inner(r) if r.random() < 0.5 else ""  # noqa: E731
-    if not strict and not suffix and rng.random() < 0.3:  # a subnet: its fixed leading octets, the rest free
+    if not strict and not suffix and rng.random() < 0.45:  # a subnet: its fixed leading octets, the rest free
         k = rng.choice((1, 2, 2, 3, 3))
         fixed = rng.choice(("10", "192.168", "172.16", "127", "10.0", "192.168.0", "192.168.1")) \
             if rng.random() < 0.4 else ".".join(str(rng.randint(1, 254)) for _ in range(k))

@@ -244,7 +244,16 @@ def _shape(shape: str, r: R) -> str:
 
 
 def c_postal(rng: R, level: int) -> Concept:
-    if rng.random() < 0.2:
+    if rng.random() < 0.2:  # ZIP codes of one area: their leading digits fixed ("ZIP codes starting with 94")
+        lead = str(rng.randint(0, 9)) + draw(DIG, 0, 2, rng)
+        plus4 = rng.random() < 0.3
+        return Concept("postal_code", ("US ZIP code", "ZIP code"), esc(lead) + rf"\d{{{5 - len(lead)}}}" +
+                       (r"(?:-\d{4})?" if plus4 else ""),
+                       lambda r: lead + draw(DIG, 5 - len(lead), 5 - len(lead), r) + (
+                           "-" + draw(DIG, 4, 4, r) if plus4 and r.random() < 0.5 else ""),
+                       ((f"starting with {Q(rng, lead)}", f"in the {L(lead + 'x' * (5 - len(lead)))} range"),)
+                       + ((("optional +4", "with an optional -1234 extension"),) if plus4 else ()))
+    if rng.random() < 0.25:
         n = rng.randint(3, 7)
         return Concept("postal_code", (f"{n}-digit postal code", "postal code", "numeric post code"), rf"\d{{{n}}}",
                        lambda r: draw(DIG, n, n, r), ((f"exactly {n} digits", f"{n} digits"),))

@@ -33,7 +33,7 @@ from tasks.teacher.phrasing import DEFAULT_STYLE_WEIGHTS, STYLES, describe, fini
 TOPICS: tuple[str, ...] = ("identifiers", "log_fields", "network", "dates", "text")
 MAX_REGEX_LEN, MAX_DESC_LEN, MAX_STRING_LEN, MIN_DESC_LEN = 150, 230, 80, 12
 _MAX_SPECS = 60  # draws before giving up: never loop forever
-_COMPOSE = {1: 0.04, 2: 0.1, 3: 0.22}  # share of compositions per difficulty
+_COMPOSE = {1: 0.06, 2: 0.14, 3: 0.26}  # share of compositions per difficulty
 _FRAGMENTS = 0.06  # share of old-style fragment requests
 R = random.Random
 
