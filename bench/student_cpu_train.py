@@ -68,6 +68,30 @@ def rows(n: int, template: str) -> list[dict]:
     return out
 
 
+def matmul_gflops(seconds: float = 2.0) -> dict:
+    """GFLOP/s of one SmolLM2 MLP-shaped matmul (384 tokens × 576 → 1536) in fp32, under bf16 autocast and with bf16
+    weights: whether this CPU's bf16 matmuls are native (fast) or emulated (slow), in seconds rather than minutes."""
+    import contextlib
+
+    import torch
+
+    x, lin = torch.randn(384, 576), torch.nn.Linear(576, 1536, bias=False)
+    out = {}
+    for name, ctx, layer, inp in (
+            ("fp32", contextlib.nullcontext(), lin, x),
+            ("bf16_autocast", torch.autocast("cpu", dtype=torch.bfloat16), lin, x),
+            ("bf16_weights", contextlib.nullcontext(), torch.nn.Linear(576, 1536, bias=False).bfloat16(),
+             x.bfloat16())):
+        with ctx, torch.no_grad():
+            layer(inp)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                layer(inp)
+                n += 1
+            out[name] = round(2 * 384 * 576 * 1536 * n / (time.perf_counter() - t0) / 1e9, 2)
+    return out
+
+
 def step_clock():
     from transformers import TrainerCallback
 
@@ -147,11 +171,14 @@ def main() -> None:
     cfg = load_domain("regex-python", "full")
     data = Dataset.from_list(rows(a.examples, cfg.task.prompt_template))
     native_bf16, threads = cpu_bf16_supported(), torch.get_num_threads()
+    matmul = matmul_gflops()
+    print(json.dumps({"matmul_gflops": matmul}), file=sys.stderr, flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-student-") as tmp:
         for name in names:
             results.append(run_variant(name, model_dir, data, a.steps, a.batch, native_bf16, threads, Path(tmp)))
-            save("student_cpu_train", {"partial": True, "variants": results})  # a long run keeps what it measured
+            save("student_cpu_train", {"partial": True, "native_bf16": native_bf16, "matmul_gflops": matmul,
+                                       "variants": results})  # a long run keeps what it measured
     by = {r["variant"]: r["train_tokens_per_s"] for r in results}
     by_cpu = {r["variant"]: r["train_tokens_per_cpu_s"] for r in results}
     base, base_cpu = by.get("baseline"), by_cpu.get("baseline")
@@ -163,7 +190,8 @@ def main() -> None:
     figures = {
         "bench": "student_cpu_train", "date": dt.date.today().isoformat(), "model": "smollm2-135m-instruct",
         "cpu": platform.processor() or platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": native_bf16, "threads": threads, "examples": a.examples, "steps": a.steps, "batch": a.batch,
+        "native_bf16": native_bf16, "matmul_gflops": matmul, "threads": threads, "examples": a.examples,
+        "steps": a.steps, "batch": a.batch,
         "train_tokens_per_s": by, "train_tokens_per_cpu_s": by_cpu,
         "speedup_shipped_vs_baseline": shipped["speedup_vs_baseline"] if shipped else None,
         "cpu_speedup_shipped_vs_baseline": shipped["cpu_speedup_vs_baseline"] if shipped else None,
