@@ -40,7 +40,7 @@ def c_ipv4(rng: R, level: int) -> Concept:
     nouns = ("IPv4 address", "IP address", "IPv4", "dotted-quad IP address", "IPv4 address like 192.168.0.1")
     near = [lambda r: ".".join(_octet(r) for _ in range(3)), lambda r: _ip(r) + "."]
     if strict:
-        details.append(("each octet 0-255", "with every octet between 0 and 255", "valid octets only (0 to 255)",
+        details.append(("each octet 0-255", "octets limited to 0..255", "valid octets only (0 to 255)",
                         "that rejects numbers above 255"))
         near.append(lambda r: f"{r.randint(256, 999)}.{_octet(r)}.{_octet(r)}.{_octet(r)}")
     suffix = rng.choice(("", "", "", "port", "opt_port", "cidr", "opt_cidr")) if maybe(rng, level, 0.5) else ""

@@ -211,7 +211,7 @@ def c_phone(rng: R, level: int) -> Concept:
 
 _POSTAL = (("US ZIP code", r"\d{5}", "#####", ()), ("5-digit ZIP code", r"\d{5}", "#####", ()),
            ("ZIP+4 code", r"\d{5}-\d{4}", "#####-####", (("with the 4-digit extension required",),)),
-           ("US ZIP code", r"\d{5}(?:-\d{4})?", "ZIP4", (("optional +4", "with an optional -1234 extension",
+           ("US ZIP code", r"\d{5}(?:-\d{4})?", "ZIP4", (("plus-four extension optional", "with an optional -1234 extension",
                                                             "5 digits, optionally a dash and 4 more"),)),
            ("Canadian postal code", r"[A-Z]\d[A-Z] \d[A-Z]\d", "@#@ #@#", (("with a space in the middle",),)),
            ("Canadian postal code", r"[A-Z]\d[A-Z] ?\d[A-Z]\d", "@#@ ?#@#", (("space optional",),)),
@@ -252,7 +252,7 @@ def c_postal(rng: R, level: int) -> Concept:
                        lambda r: lead + draw(DIG, 5 - len(lead), 5 - len(lead), r) + (
                            "-" + draw(DIG, 4, 4, r) if plus4 and r.random() < 0.5 else ""),
                        ((f"starting with {Q(rng, lead)}", f"in the {L(lead + 'x' * (5 - len(lead)))} range"),)
-                       + ((("optional +4", "with an optional -1234 extension"),) if plus4 else ()))
+                       + ((("plus-four extension optional", "with an optional -1234 extension"),) if plus4 else ()))
     if rng.random() < 0.25:
         n = rng.randint(3, 7)
         return Concept("postal_code", (f"{n}-digit postal code", "postal code", "numeric post code"), rf"\d{{{n}}}",
@@ -344,7 +344,7 @@ def c_social(rng: R, level: int) -> Concept:
     if kind < 0.4:
         cls, ph, chars = rng.choice(_TAG_SETS)
         lo, hi = rng.choice(((1, None), (1, None), (2, 30), (1, 15), (3, 20)))
-        return Concept("social_tag", ("hashtag", "hashtag like #devops", "tag starting with #"),
+        return Concept("social_tag", ("hashtag", "hashtag such as #release", "tag starting with #"),
                        "#" + cls + ("+" if hi is None else f"{{{lo},{hi}}}"),
                        lambda r: "#" + draw(chars, lo, hi or 10, r),
                        ((f"# then {ph}" + ("" if hi is None else f", {lo}-{hi} of them"),),))
