@@ -602,6 +602,61 @@ def datasets_ls(as_json: Annotated[bool, typer.Option("--json", help="Print the 
     Console().print(t)
 
 
+# ------------------------------------------------------------------ serve / ask / export (issue 16: tasks/serve/)
+class ExportFormat(StrEnum):
+    vllm = "vllm"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: serve.host, loopback)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve.port)")] = None,
+    domain: Annotated[list[str] | None, typer.Option(help="Domain to serve (repeatable; default: all promoted)")]
+    = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback bind without an API key")] = False,
+) -> None:
+    """Serve every promoted adapter over an OpenAI-compatible HTTP API, with hot swap and a playground at /."""
+    for d in domain or []:
+        _domain_or_fail(d)
+    from tasks.serve.server import ServeError
+    from tasks.serve.server import serve as run_server
+
+    with _reported("serve", ServeError):
+        run_server(domain, host, port, insecure)
+
+
+@app.command()
+def ask(
+    request: Annotated[str, typer.Argument(help="What the answer should do, in plain words")],
+    domain: Annotated[str, typer.Option(help="Domain name")],
+    url: Annotated[str | None, typer.Option(help="A running `loraforge serve` (else: in-process)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on output tokens (default: serve.max_tokens)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {domain, adapter_id, request, output, tokens, ms}")]
+    = False,
+) -> None:
+    """One answer from the domain's promoted adapter."""
+    _domain_or_fail(domain)
+    from tasks.serve.server import ServeError, ask_local, ask_remote
+
+    with _reported("ask", ServeError):
+        r = ask_remote(url, domain, request, max_tokens) if url else ask_local(domain, request, max_tokens)
+    _print_json(r) if as_json else print(r["output"])
+
+
+@app.command()
+def export(
+    domain: Annotated[list[str] | None, typer.Option(help="Domain (repeatable; default: every promoted)")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Target engine")] = ExportFormat.vllm,
+) -> None:
+    """Print the command that serves the promoted adapters on another engine (vLLM multi-LoRA)."""
+    for d in domain or []:
+        _domain_or_fail(d)
+    from tasks.serve.vllm import ExportError, export_command
+
+    with _reported("export", ExportError):
+        print(export_command(domain))
+
+
 def main() -> None:
     try:
         app()

@@ -299,6 +299,25 @@ class GateConfig(Strict):
     bootstrap_seed: int = 0
 
 
+class ServeConfig(Strict):
+    """`loraforge serve`: bind address, request limits and batching (tasks/serve/). Server-wide keys are read from
+    the first served domain; ``max_tokens`` and ``max_request_chars`` apply per domain."""
+
+    host: str = "127.0.0.1"  # loopback; any other address needs LORAFORGE_API_KEY (or --insecure)
+    port: int = Field(8000, gt=0, lt=65536)
+    max_tokens: int = Field(64, gt=0)  # cap on a request's max_tokens (and its default)
+    max_request_chars: int = Field(2000, gt=0)  # the user's request text
+    max_body_bytes: int = Field(65536, gt=0)
+    batch_window_ms: float = Field(5.0, ge=0)  # how long the batcher gathers concurrent requests
+    max_batch: int = Field(32, gt=0)
+    queue_limit: int = Field(256, gt=0)  # waiting requests beyond this get 429 + Retry-After
+    request_timeout_s: float = Field(30.0, gt=0)
+    cpu_threads: int = Field(1, ge=1)  # torch threads on CPU: one is fastest for small batches on a busy machine
+    cors_origins: list[str] = Field(default_factory=list)  # none: no CORS headers at all
+    vllm_url: str | None = None  # a running vLLM (--enable-lora): promotion/rollback register adapters with it
+    vllm_api_key_env: str = "VLLM_API_KEY"
+
+
 class DomainConfig(Strict):
     """One domain = one YAML file = one customer's recipe."""
 
@@ -312,6 +331,7 @@ class DomainConfig(Strict):
     training: TrainingConfig = TrainingConfig()
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
+    serve: ServeConfig = ServeConfig()
     profiles: dict[Profile, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("name")

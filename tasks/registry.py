@@ -264,6 +264,16 @@ def _record(db: Path, adapters_dir: Path, promotion: dict, *, status: str, point
     _crash_point("registry:after-commit")
     if pointer_to:
         move_pointer(adapters_dir, promotion["domain"], pointer_to)
+        _sync_serving(promotion, pointer_to)
+
+
+def _sync_serving(promotion: dict, adapter_path: str) -> None:
+    """Serving side effect (issue 16), after the change is recorded: with ``serve.vllm_url`` set, register the new
+    champion with that vLLM and unload the one it replaced (tasks/serve/vllm.py; it never raises). A running
+    ``loraforge serve`` needs nothing: it watches the pointer."""
+    from tasks.serve.vllm import sync_promotion
+
+    sync_promotion(promotion["domain"], adapter_path, promotion.get("previous_adapter_id"))
 
 
 def apply_decision(db: Path, adapters_dir: Path, *, run_id: str | None, domain: str, adapter: dict,
