@@ -10,15 +10,14 @@ and `loraforge rollback`).
 
 Figures: requests, failed_requests (any non-200 or transport error), wrong_adapter_answers (a regex-python answer
 whose system_fingerprint was not the champion at any moment between the request's start and its answer), swaps and
-swap_ms_p50/p95 (pointer moved → first answer from the new champion). Prints one JSON line last; writes
-bench/results/serve_swap.json. On a shared CPU the figures are noisy.
+swap_ms_p50/p95 (the registry call that moved the pointer returned → first answer from the new champion).
+Prints one JSON line last; writes bench/results/serve_swap.json. On a shared CPU the figures are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import sys
 import tempfile
 import time
@@ -30,14 +29,15 @@ from _serve import closed_loop, ensure_adapters, pct, promote, stamp, start_serv
 FLIPPED, OTHER = "regex-python", "regex-re2"
 
 
-def champion_at(history: list[tuple[float, str]], t: float) -> str:
-    times = [h[0] for h in history]
-    return history[max(0, bisect.bisect_right(times, t) - 1)][1]
-
-
-def was_champion(history: list[tuple[float, str]], fp: str, t0: float, t1: float) -> bool:
-    """fp was the champion at some moment in [t0, t1]: at t0, or made champion by a flip inside the interval."""
-    return champion_at(history, t0) == fp or any(t0 < t <= t1 and a == fp for t, a in history)
+def was_champion(history: list[tuple[float, float, str]], fp: str, t0: float, t1: float) -> bool:
+    """fp was the champion at some moment in [t0, t1]. ``history`` holds (registry call started, returned, new
+    champion); the pointer moved somewhere in between, so a reign runs from its call's start to the end of the next
+    call (the benefit of that doubt is the registry call's duration)."""
+    for k, (start, _, champ) in enumerate(history):
+        end = history[k + 1][1] if k + 1 < len(history) else float("inf")
+        if champ == fp and start <= t1 and t0 <= end:
+            return True
+    return False
 
 
 async def run(url: str, home: Path, a: dict, b: dict, seconds: float, flips: int) -> tuple[list, list]:
@@ -45,19 +45,23 @@ async def run(url: str, home: Path, a: dict, b: dict, seconds: float, flips: int
     from tasks import registry
 
     h = Home.from_env(home)
-    history: list[tuple[float, str]] = [(0.0, a["adapter_id"])]
+    history: list[tuple[float, float, str]] = [(0.0, 0.0, a["adapter_id"])]
     models = [FLIPPED, FLIPPED, OTHER, FLIPPED]
-    client = asyncio.create_task(closed_loop(url, models, 16, seconds))
-    period = seconds / (flips + 1)
+    stop = asyncio.Event()
+    client = asyncio.create_task(closed_loop(url, models, 16, 10 * seconds + 600, stop=stop))
+    start, period = time.monotonic(), seconds / (flips + 1)
     for k in range(flips):
-        await asyncio.sleep(period)
+        await asyncio.sleep(max(0.0, start + (k + 1) * period - time.monotonic()))
+        t_call = time.monotonic()
         if k % 2 == 0:
             await asyncio.to_thread(promote, home, b)
             new = b["adapter_id"]
         else:
             await asyncio.to_thread(registry.rollback, h.db, h.adapters, FLIPPED)
             new = a["adapter_id"]
-        history.append((time.monotonic(), new))  # the pointer has moved when the registry call returns
+        history.append((t_call, time.monotonic(), new))  # the pointer has moved when the registry call returns
+    await asyncio.sleep(max(period, 2.0))  # the last flip is observed too (the registry calls may run late)
+    stop.set()
     return await client, history
 
 
@@ -83,7 +87,7 @@ def main() -> None:
     wrong = [r for r in results if r["status"] == 200 and r["model"] == FLIPPED
              and not was_champion(history, r["fingerprint"], r["t0"], r["t1"])]
     swap_ms = []
-    for t, new in history[1:]:
+    for _, t, new in history[1:]:
         first = min((r["t1"] for r in results if r["status"] == 200 and r["model"] == FLIPPED
                      and r["fingerprint"] == new and r["t1"] > t), default=None)
         if first is not None and first - t < 10:  # the next flip undoes it otherwise
@@ -92,7 +96,7 @@ def main() -> None:
                "seconds": args.seconds, "setup_s": round(setup_s, 1), "requests": len(results),
                "failed_requests": len(failed), "wrong_adapter_answers": len(wrong), "swaps": len(history) - 1,
                "swaps_observed": len(swap_ms), "swap_ms_p50": pct(swap_ms, 0.5), "swap_ms_p95": pct(swap_ms, 0.95),
-               "requests_per_s": round(len(results) / args.seconds, 2),
+               "client_seconds": round(max(r["t1"] for r in results) - min(r["t0"] for r in results), 1),
                "failures_sample": [r.get("error") or r["status"] for r in failed[:5]]}
     report("serve_swap", figures)
     sys.exit(0 if not failed and not wrong else 1)

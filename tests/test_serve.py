@@ -63,14 +63,16 @@ def promote(home, row: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, student_dir):
     """Adapters for regex-python (two versions) and regex-re2, the first of each promoted (forced), and
     `loraforge serve` for both domains on a free loopback port."""
     from schemas.run import Home
     from tasks.student import resolve_base_model
 
     home = Home.from_env(tmp_path_factory.mktemp("serve-home"))
+    shutil.copytree(student_dir, home.models / Path(student_dir).name)  # the session's tiny student, not a rebuild
     base = resolve_base_model("tiny-llama", home.models)  # where the server finds the domains' base too
+    assert Path(base).name == Path(student_dir).name
     py1 = make_adapter(home, "regex-python", "ad-py-one", base, 1)
     py2 = make_adapter(home, "regex-python", "ad-py-two", base, 2)
     re2 = make_adapter(home, "regex-re2", "ad-re2-one", base, 3, modules_to_save=False)
@@ -94,13 +96,16 @@ def served(tmp_path_factory):
         assert time.monotonic() < deadline, "server did not come up"
         time.sleep(0.5)
     yield {"home": home, "url": url, "env": env, "proc": proc, "py1": py1, "py2": py2, "re2": re2, "base": base}
-    os.killpg(proc.pid, signal.SIGTERM)  # graceful: stop accepting, finish in-flight, exit
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # graceful: stop accepting, finish in-flight, exit
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     log.close()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: the exit status says "ended by SIGTERM"
+    assert proc.returncode in (0, -signal.SIGTERM), f"SIGTERM did not end the server cleanly: {proc.returncode}"
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +312,23 @@ def test_playground_asks_tests_on_the_server_and_escapes_user_text(served, tmp_p
     docs = REPO / "docs" / "serve-playground.png"
     if os.environ.get("LORAFORGE_UI_SCREENSHOTS") == "docs" or not docs.exists():
         shutil.copy(shots["serve-playground"][1], docs)
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits(served):
+    """Last in this module: it stops the module's server."""
+    proc, got = served["proc"], []
+
+    def stream():
+        body = {"model": "regex-python", "prompt": REQUEST, "max_tokens": 48, "stream": True}
+        with httpx.stream("POST", served["url"] + "/v1/completions", json=body, timeout=120) as r:
+            got.extend(line for line in r.iter_lines() if line)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.3)  # the request is in flight (48 tokens take longer than this here)
+    os.killpg(proc.pid, signal.SIGTERM)
+    t.join(120)
+    assert got and got[-1] == "data: [DONE]", got[-3:]  # the request in flight was finished
+    assert proc.wait(60) in (0, -signal.SIGTERM)  # graceful exit (uvicorn re-raises the SIGTERM it handled)
+    with pytest.raises(httpx.TransportError):  # no longer accepting
+        httpx.get(served["url"] + "/healthz", timeout=5)

@@ -177,7 +177,8 @@ def create_app(routes: Routes, batcher: Batcher, metrics: Metrics, *, serve_cfg,
             raise ApiError(504, f"no answer within {serve_cfg.request_timeout_s} s (serve.request_timeout_s)",
                            "timeout", "server_error") from None
         except RouteError as e:
-            raise ApiError(e.status, str(e), e.code, param="model") from None
+            raise ApiError(e.status, str(e), e.code, param="model",
+                           headers={"Retry-After": "5"} if e.status == 503 else None) from None
 
     def usage(out: Output) -> dict:
         return {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
