@@ -1,5 +1,6 @@
-"""Serving without models (fast): the non-loopback bind refusal, the vLLM export line and the runtime registration
-calls that promotion and rollback make, verified against a loopback stand-in speaking vLLM's LoRA API."""
+"""Serving without models (fast): the non-loopback bind refusal, the HTTP layer's limits (full queue, timeout, API
+key), the vLLM export line and the runtime registration calls that promotion and rollback make, verified against a
+loopback stand-in speaking vLLM's LoRA API."""
 
 from __future__ import annotations
 
@@ -171,3 +172,61 @@ def test_no_vllm_configured_means_no_calls(home, base_dir):
     os.environ.pop("LORAFORGE_VLLM_URL", None)
     a = fake_adapter(home, "regex-python", "ad-x", base_dir)
     assert sync_promotion("regex-python", a["path"], None) is None
+
+
+def test_full_queue_timeout_and_api_key_in_the_openai_shape():
+    """The HTTP layer over a batcher that never answers (no model needed): 429 + Retry-After when the queue is full,
+    504 when a request outlives serve.request_timeout_s, 401 without the API key, 503 + Retry-After once stopped."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    from schemas.config import ServeConfig, load_domain
+    from tasks.serve.app import create_app
+    from tasks.serve.batcher import Batcher, Metrics
+    from tasks.serve.engine import Engine
+    from tasks.serve.routes import Routes
+
+    class Stuck(Batcher):
+        release = threading.Event()
+
+        def run(self):
+            self.release.wait(30)
+
+    routes = Routes(Engine(cpu_threads=None), Path("/nonexistent"), [load_domain("regex-python")], base_models={})
+    metrics = Metrics()
+    batcher = Stuck(Engine(cpu_threads=None), routes, metrics, window_ms=0, max_batch=1, queue_limit=1)
+    batcher.start()
+    app = create_app(routes, batcher, metrics, serve_cfg=ServeConfig(request_timeout_s=1.0), api_key="k1")
+    body = {"model": "regex-python", "prompt": "an IPv4 address", "max_tokens": 4}
+    auth = {"Authorization": "Bearer k1"}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            no_key = await c.post("/v1/completions", json=body)
+            first = asyncio.create_task(c.post("/v1/completions", json=body, headers=auth))
+            await asyncio.sleep(0.2)  # the first request waits in the queue (limit 1)
+            second = await c.post("/v1/completions", json=body, headers=auth)
+            return no_key, await first, second
+
+    no_key, first, second = asyncio.run(scenario())
+    assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "invalid_api_key"
+    assert second.status_code == 429 and second.headers["retry-after"] == "1"
+    assert second.json()["error"]["code"] == "queue_full"
+    assert first.status_code == 504 and first.json()["error"]["code"] == "timeout"
+    Stuck.release.set()
+    batcher.join(5)
+
+    async def after_stop():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            return await c.post("/v1/completions", json=body, headers=auth), await c.get("/healthz")
+
+    stopped, health = asyncio.run(after_stop())
+    assert stopped.status_code == 503 and "retry-after" in stopped.headers and health.status_code == 503
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    for code in ("queue_full", "timeout", "invalid_api_key"):
+        assert f'loraforge_errors_total{{code="{code}"}} 1.0' in text, code
