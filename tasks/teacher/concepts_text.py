@@ -211,8 +211,9 @@ def c_phone(rng: R, level: int) -> Concept:
 
 _POSTAL = (("US ZIP code", r"\d{5}", "#####", ()), ("5-digit ZIP code", r"\d{5}", "#####", ()),
            ("ZIP+4 code", r"\d{5}-\d{4}", "#####-####", (("with the 4-digit extension required",),)),
-           ("US ZIP code", r"\d{5}(?:-\d{4})?", "ZIP4", (("plus-four extension optional", "with an optional -1234 extension",
-                                                            "5 digits, optionally a dash and 4 more"),)),
+           ("US ZIP code", r"\d{5}(?:-\d{4})?", "ZIP4", (("plus-four extension optional",
+                                                             "with an optional -1234 extension",
+                                                             "5 digits, optionally a dash and 4 more"),)),
            ("Canadian postal code", r"[A-Z]\d[A-Z] \d[A-Z]\d", "@#@ #@#", (("with a space in the middle",),)),
            ("Canadian postal code", r"[A-Z]\d[A-Z] ?\d[A-Z]\d", "@#@ ?#@#", (("space optional",),)),
            ("UK postcode", r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}", "UK", (("simplified, uppercase, optional space",),)),
