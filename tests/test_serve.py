@@ -283,6 +283,34 @@ def test_hot_swap_on_promotion_and_rollback(served, client):
     assert 'loraforge_adapter_swaps_total{domain="regex-python"}' in httpx.get(served["url"] + "/metrics").text
 
 
+def test_an_adapter_trained_on_another_base_is_refused_and_the_champion_keeps_answering(served, client, tmp_path):
+    from tasks import registry, store
+
+    home = served["home"]
+    other_base = tmp_path / "other-base"  # same architecture, different content: another base
+    shutil.copytree(served["base"], other_base)
+    cfg = json.loads((other_base / "config.json").read_text())
+    (other_base / "config.json").write_text(json.dumps({**cfg, "rms_norm_eps": 1e-6}))
+    path = home.adapters / "regex-python" / "ad-py-elsewhere"
+    shutil.copytree(served["py2"]["path"], path)
+    (path / "metrics.json").write_text(json.dumps({"domain": "regex-python", "base_model": str(other_base)}))
+    row = {**served["py2"], "adapter_id": "ad-py-elsewhere", "path": str(path), "base_model": str(other_base)}
+    store.record_adapter(home.db, row)
+    promote(home, row)
+    deadline = time.monotonic() + 60
+    while not (refused := httpx.get(served["url"] + "/healthz").json()["domains"]["regex-python"]["refused"]):
+        assert time.monotonic() < deadline, "the server never refused the adapter"
+        time.sleep(0.1)
+    assert "ad-py-elsewhere" in refused and str(other_base) in refused and "refused" in refused
+    r = client.completions.create(model="regex-python", prompt=REQUEST, max_tokens=2)
+    assert r.system_fingerprint == "ad-py-one"  # the champion it would have replaced still answers
+    registry.rollback(home.db, home.adapters, "regex-python")
+    deadline = time.monotonic() + 60
+    while httpx.get(served["url"] + "/healthz").json()["domains"]["regex-python"]["refused"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def chromium() -> str | None:
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 

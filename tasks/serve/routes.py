@@ -140,6 +140,7 @@ class Routes:
             log.error("domain %s: %s", domain, d.refused)
             return
         if d.champion is not None and d.champion.adapter_id == info.adapter_id:
+            d.refused = None  # e.g. a rollback from a refused adapter back to the one still answering
             return
         try:
             self.engine.load_adapter(info)
