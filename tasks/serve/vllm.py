@@ -86,13 +86,13 @@ def sync_promotion(domain: str, adapter_path: str, previous_adapter_id: str | No
     or refuses is reported (log + the returned ``error``) and the operator re-registers by hand."""
     try:
         cfg = load_domain(domain, "full").serve
-    except Exception as e:  # the registry may hold a domain whose file is gone
-        log.warning("vLLM sync skipped for %s: %s", domain, e)
-        return None
-    url = os.environ.get(URL_ENV) or cfg.vllm_url
+    except Exception as e:  # the registry may hold a domain whose file is gone: only $LORAFORGE_VLLM_URL applies
+        log.debug("no serve config for %s: %s", domain, e)
+        cfg = None
+    url = os.environ.get(URL_ENV) or (cfg.vllm_url if cfg else None)
     if not url:
         return None
-    key = os.environ.get(cfg.vllm_api_key_env) or None
+    key = os.environ.get(cfg.vllm_api_key_env if cfg else "VLLM_API_KEY") or None
     result = {"url": url, "loaded": None, "unloaded": None, "error": None}
     try:
         info = adapter_info(adapter_path)
