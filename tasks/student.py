@@ -89,11 +89,15 @@ def build_from_gguf(spec: dict, out: Path) -> None:
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     model.tie_weights()
     model.generation_config.update(**ids)
+    _save_atomically(model, tok, spec, out)
 
+
+def _save_atomically(model, tokenizer, spec: dict, out: Path) -> None:
+    """Model, tokenizer and the student spec into ``out`` via a temporary sibling and one rename."""
     tmp = out.with_name(out.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     (tmp / "student.json").write_text(json.dumps(spec, indent=2))
     tmp.replace(out)
 
@@ -130,10 +134,4 @@ def build_student(spec: dict, out: Path) -> None:
     config = LlamaConfig(vocab_size=len(hf_tok), **spec["config"], **ids)
     model = LlamaForCausalLM(config)
     model.generation_config.update(**ids)
-
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    hf_tok.save_pretrained(tmp)
-    (tmp / "student.json").write_text(json.dumps(spec, indent=2))
-    tmp.replace(out)
+    _save_atomically(model, hf_tok, spec, out)
