@@ -416,8 +416,8 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
     trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.model_dump(), callbacks,
                             completion_head=not cuda)
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    throughput.flops_per_token = flops_per_token(n_matmul, n_trainable,
-                                                 gradient_checkpointing=sft["gradient_checkpointing"])
+    # model FLOPs (no recomputed forward), so the logged and recorded "MFU" is MFU with gradient checkpointing too
+    throughput.flops_per_token = flops_per_token(n_matmul, n_trainable, gradient_checkpointing=False)
 
     resumed_at = None
     if resume is not None:
