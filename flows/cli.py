@@ -146,22 +146,25 @@ def _print_summary(s: dict) -> None:
 
 def eval_table(evals: dict) -> Table:
     """Base, candidate and champion side by side on the held-out split (the teacher's own distribution) and on
-    the hand-written golden set (people's phrasing): the second column is the one that says what the adapter is
-    worth."""
-    t = Table("model", "held-out semantic", "95% CI", "golden semantic", "95% CI", "compile", "exact",
-              "out tokens", "latency p50 ms")
+    the hand-written golden set (people's phrasing): the golden column is the one that says what the adapter is
+    worth. Narrow enough for an 80-column terminal."""
+    from rich import box
+
+    t = Table("model", "held-out", "95% CI", "golden", "95% CI", "compile", "tokens", box=box.SIMPLE, padding=(0, 1))
 
     def ci(m: dict | None) -> str:
-        return f"{m['semantic_accuracy_ci'][0]:.3f}–{m['semantic_accuracy_ci'][1]:.3f}" if m and m.get("n") else "–"
+        return f"{m['semantic_accuracy_ci'][0]:.2f}–{m['semantic_accuracy_ci'][1]:.2f}" if m and m.get("n") else "–"
 
     def acc(m: dict | None) -> str:
-        return f"{m['semantic_accuracy']:.3f} (n {m['n']})" if m and m.get("n") else "–"
+        return f"{m['semantic_accuracy']:.3f}" if m and m.get("n") else "–"
 
     for role, m in evals.items():
         if m:
             g = m.get("golden")
-            t.add_row(role, acc(m), ci(m), acc(g), ci(g), f"{m['compile_rate']:.3f}", f"{m['exact_match']:.3f}",
-                      f"{m['mean_output_tokens']:.1f}", f"{m['latency_ms_p50']:.1f}")
+            t.add_row(role, acc(m), ci(m), acc(g), ci(g), f"{m['compile_rate']:.3f}", f"{m['mean_output_tokens']:.1f}")
+    sized = next((m for m in evals.values() if m), None) or {}
+    t.caption = (f"semantic accuracy; held-out n={sized.get('n', 0)}, "
+                 f"golden n={(sized.get('golden') or {}).get('n', 0)}")
     return t
 
 
