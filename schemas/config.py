@@ -313,6 +313,8 @@ class ServeConfig(Strict):
     queue_limit: int = Field(256, gt=0)  # waiting requests beyond this get 429 + Retry-After
     request_timeout_s: float = Field(30.0, gt=0)
     cpu_threads: int = Field(1, ge=1)  # torch threads on CPU: one is fastest for small batches on a busy machine
+    # former champions kept attached (least recently used first out): a rollback or re-promotion is a route switch
+    keep_warm_adapters: int = Field(2, ge=0)
     cors_origins: list[str] = Field(default_factory=list)  # none: no CORS headers at all
     vllm_url: str | None = None  # a running vLLM (--enable-lora): promotion/rollback register adapters with it
     vllm_api_key_env: str = "VLLM_API_KEY"

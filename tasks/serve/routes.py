@@ -53,6 +53,8 @@ class Routes:
         self.domains = {c.name: Domain(c, serve_kind(c)) for c in cfgs}
         self.base_models = base_models  # domain → its configured base directory (for a domain with no champion)
         self.swaps = 0
+        self.keep_warm = cfgs[0].serve.keep_warm_adapters if cfgs else 0
+        self.warm: list[str] = []  # released adapters still attached, least recently released first
         self.on_swap = None  # callback(domain, old_id, new_id, seconds) for metrics
 
     # ---------------------------------------------------------------- model names
@@ -149,6 +151,7 @@ class Routes:
             log.exception("domain %s: %s", domain, d.refused)
             return
         d.base_key, d.base_model, d.refused = key, info.base_model, None
+        self.warm = [a for a in self.warm if a != info.adapter_id]  # a champion again: no longer a release candidate
         old, d.champion = d.champion, info  # the switch: the next batch formed answers with the new adapter
         d.history.append((time.monotonic(), info.adapter_id))
         if old is not None:
@@ -159,10 +162,20 @@ class Routes:
         if self.on_swap:
             self.on_swap(domain, old.adapter_id if old else None, info.adapter_id, seconds)
 
+    def _routed(self, adapter_id: str) -> bool:
+        return any(d.champion is not None and d.champion.adapter_id == adapter_id for d in self.domains.values())
+
     def _release(self, adapter_id: str) -> None:
-        """Delete an adapter no route points at (called between batches, so nothing in flight uses it)."""
-        if all(d.champion is None or d.champion.adapter_id != adapter_id for d in self.domains.values()):
-            self.engine.delete_adapter(adapter_id)
+        """An adapter no route points at stays attached among the ``keep_warm`` most recently released (its name is
+        its immutable id, so a later route to it is the very same weights); older ones are deleted. Called between
+        batches, so nothing in flight uses what is deleted."""
+        if self._routed(adapter_id):
+            return
+        self.warm = [a for a in self.warm if a != adapter_id] + [adapter_id]
+        while len(self.warm) > self.keep_warm:
+            oldest = self.warm.pop(0)
+            if not self._routed(oldest):
+                self.engine.delete_adapter(oldest)
 
 
 class Watcher(threading.Thread):
