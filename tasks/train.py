@@ -414,7 +414,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience,
                                                early_stopping_threshold=training.early_stopping_threshold))
     trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.model_dump(), callbacks,
-                            completion_head=not cuda)
+                            completion_head=not cuda and not quantize)  # TRL's own path for 4-bit bases
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     # model FLOPs (no recomputed forward), so the logged and recorded "MFU" is MFU with gradient checkpointing too
     throughput.flops_per_token = flops_per_token(n_matmul, n_trainable, gradient_checkpointing=False)
