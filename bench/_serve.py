@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -19,16 +18,6 @@ sys.path.insert(0, str(ROOT))
 CLI = [sys.executable, "-m", "flows.cli"]
 REQUESTS = ["a US zip code with an optional four digit suffix", "an IPv4 address", "a date like 2024-01-31",
             "a hex color such as #a1b2c3", "a lowercase identifier with underscores", "a time like 23:59"]
-
-
-def stamp() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    import torch
-
-    return {"commit": commit.stdout.strip() or None,
-            "machine": {"device": "cuda" if torch.cuda.is_available() else "cpu",
-                        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                        "loadavg_1m_start": round(os.getloadavg()[0], 2)}}
 
 
 def env_for(home: Path) -> dict:

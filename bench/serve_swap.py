@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import report
-from _serve import closed_loop, ensure_adapters, pct, promote, stamp, start_server, stop_server
+from _report import report, stamp
+from _serve import closed_loop, ensure_adapters, pct, promote, start_server, stop_server
 
 FLIPPED, OTHER = "regex-python", "regex-re2"
 

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import report
-from _serve import closed_loop, ensure_adapters, pct, promote, stamp, start_server, stop_server
+from _report import report, stamp
+from _serve import closed_loop, ensure_adapters, pct, promote, start_server, stop_server
 
 DOMAINS = ["regex-python", "regex-re2", "regex-logs"]
 SCENARIOS = {"base": ["regex-python@base"], "one_adapter": ["regex-python"], "three_mixed": DOMAINS}
