@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -53,35 +52,6 @@ def stage_index(stage: str) -> int:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages in order: {', '.join(STAGES)}")
     return STAGES.index(stage)
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """``["training.sft.learning_rate=1e-3", "gate.min_semantic_accuracy=0.4"]`` → dotted overrides.
-
-    Values are parsed as YAML scalars (so ``3``, ``1e-3``, ``true``, ``null``, ``[a, b]`` and JSON work);
-    anything else stays a string."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not all(p.isidentifier() for p in key.split(".")):
-            raise ValueError(f"--set {item!r}: expected dotted.key=value, e.g. training.sft.learning_rate=1e-3")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, str) and _looks_like_float(raw):
-            value = float(raw)  # YAML 1.1 reads "1e-3" as a string
-        out[key] = value
-    return out
-
-
-def _looks_like_float(raw: str) -> bool:
-    try:
-        float(raw)
-    except ValueError:
-        return False
-    return not raw.strip().lstrip("+-").isdigit()
 
 
 def rerun_config(stored: dict, overrides: dict[str, Any], source: str) -> DomainConfig:

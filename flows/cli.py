@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.config import ConfigError, load_domain
+from schemas.config import ConfigError, load_domain, parse_sets
 from schemas.run import Home
 
 PREFECT_DEFAULTS = {
@@ -576,7 +576,7 @@ def rerun(
     The new run records RUN_ID as its parent (see `loraforge runs show NEW_ID`).
 
     Example: loraforge rerun RUN_ID --from train --set training.sft.max_steps=50 --set training.lora.r=8"""
-    from flows._common import parse_sets, rerun_config
+    from flows._common import rerun_config
 
     parent = _require_run(run_id)
     try:

@@ -2,7 +2,9 @@
 
 A *domain* instantiates a *kind* (``regex``) for one user: dialect, prompt template, topic mix, teacher,
 sizes, training recipe, evaluation and gate thresholds. Every model forbids unknown keys, so a typo fails
-at load time with a message naming the file, the key and what is allowed.
+at load time with a message naming the file, the key and what is allowed. ``training.sft``, ``training.lora``
+and ``training.quantization`` are the exception that proves it: they take any argument of TRL's ``SFTConfig``,
+PEFT's ``LoraConfig`` and ``BitsAndBytesConfig``, checked against those classes' own arguments.
 
 Profiles (``tiny`` for tests, ``quick`` for a look, ``full`` = the default) are dotted-key overrides in the
 domain's ``profiles:`` section, applied before validation so an override is checked like any other key.
@@ -11,13 +13,18 @@ domain's ``profiles:`` section, applied before validation so an override is chec
 from __future__ import annotations
 
 import copy
+import difflib
+import functools
+import importlib
+import inspect
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 PROFILES = ("tiny", "quick", "full")
 Profile = Literal["tiny", "quick", "full"]
@@ -183,8 +190,72 @@ class DatasetConfig(Strict):
     storage_url: str | None = None
 
 
-class LoraSettings(Strict):
-    """PEFT ``LoraConfig`` keys, spelled as PEFT spells them."""
+# ---- training: the libraries' own arguments, handed over whole ----------------------------------------------
+
+# The library class each training section is the arguments of ("module:Class"). It is imported only when a
+# section holds a key loraforge does not declare: the import costs ~5 s (torch), and shipped domains need none.
+LIBRARY_CLASSES = {"lora": "peft:LoraConfig", "sft": "trl:SFTConfig", "quantization": "transformers:BitsAndBytesConfig"}
+
+
+@functools.cache
+def library_arguments(target: str) -> frozenset[str]:
+    """The keyword arguments a library config class takes: the named parameters of its ``__init__``. For a
+    dataclass (``SFTConfig``, ``LoraConfig``) these are exactly its init fields, ``dataclasses.fields``; a
+    hand-written ``__init__`` (``BitsAndBytesConfig``) names its own."""
+    module, _, name = target.partition(":")
+    params = inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters.values()
+    return frozenset(p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
+def _closest(key: str, allowed: frozenset[str], declared: set[str]) -> str:
+    """The argument a misspelt key most likely meant ("" if none is close); on a tie, one loraforge declares."""
+    def score(candidate: str) -> tuple[float, bool]:
+        return difflib.SequenceMatcher(None, key, candidate).ratio(), candidate in declared
+
+    best = max(sorted(allowed | declared), key=score)
+    return best if score(best)[0] >= 0.6 else ""
+
+
+class LibraryArgs(BaseModel):
+    """A library config's keyword arguments, spelled as the library spells them and handed to it whole.
+
+    The fields a subclass declares are loraforge's own defaults (where they differ from the library's, or the
+    YAMLs and loraforge's code rely on them) and loraforge's own keys (``own_keys``, never handed over). Any other
+    key is the library's: it is checked against the library class's own arguments, so a typo fails naming the
+    key (with the closest argument as a hint), and passed through as written."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    library: ClassVar[str]
+    own_keys: ClassVar[frozenset[str]] = frozenset()
+    reserved: ClassVar[dict[str, str]] = {}  # library arguments loraforge sets itself, and why
+
+    @model_validator(mode="after")
+    def _library_keys(self) -> LibraryArgs:
+        extra = sorted(self.model_extra or {})
+        if not extra:
+            return self
+        taken = [k for k in extra if k in self.reserved]
+        if taken:
+            raise PydanticCustomError("reserved_library_key", "{key}: set by loraforge ({why})",
+                                      {"key": taken[0], "why": self.reserved[taken[0]]})
+        allowed = library_arguments(self.library)
+        unknown = [k for k in extra if k not in allowed]
+        if unknown:
+            hints = {k: _closest(k, allowed, set(type(self).model_fields)) for k in unknown}
+            raise PydanticCustomError(
+                "unknown_library_key", "unknown key(s) {keys}: not arguments of {library}",
+                {"keys": unknown, "library": self.library.replace(":", "."), "hints": hints})
+        return self
+
+    def library_kwargs(self) -> dict[str, Any]:
+        """The section as the library's keyword arguments: every key set or defaulted, loraforge's own left out."""
+        return self.model_dump(exclude=set(self.own_keys))
+
+
+class LoraSettings(LibraryArgs):
+    """PEFT ``LoraConfig`` arguments (``task_type`` defaults to CAUSAL_LM)."""
+
+    library: ClassVar[str] = LIBRARY_CLASSES["lora"]
 
     r: int = Field(16, gt=0)
     lora_alpha: int = Field(32, gt=0)
@@ -193,8 +264,18 @@ class LoraSettings(Strict):
     modules_to_save: list[str] | None = None
 
 
-class SFTSettings(Strict):
-    """TRL ``SFTConfig`` keys, spelled as TRL spells them."""
+class SFTSettings(LibraryArgs):
+    """TRL ``SFTConfig`` arguments (TrainingArguments included: ``optim``, ``max_grad_norm``, ``report_to`` …).
+
+    Declared: loraforge's recipe where it differs from TRL's defaults, and the keys the YAMLs or loraforge's own
+    checks use. tasks/train.py adds what the hardware decides (bf16, pinned memory) unless a key here says
+    otherwise, and always the output directory (the adapter's checkpoints, for resume)."""
+
+    library: ClassVar[str] = LIBRARY_CLASSES["sft"]
+    reserved: ClassVar[dict[str, str]] = {
+        "output_dir": "OUTPUT/checkpoints, where a rerun resumes from",
+        "include_num_input_tokens_seen": "non_padding, which the tokens/s and MFU figures count",
+    }
 
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
@@ -202,9 +283,7 @@ class SFTSettings(Strict):
     lr_scheduler_type: str = "linear"
     warmup_steps: int = Field(0, ge=0)
     per_device_train_batch_size: int = Field(16, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
     max_length: int = Field(256, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
     logging_steps: int = Field(25, gt=0)
     seed: int = 0
     # Checkpoints (a rerun resumes from the newest one) and validation-loss evaluation
@@ -215,16 +294,19 @@ class SFTSettings(Strict):
     per_device_eval_batch_size: int = Field(64, gt=0)
     load_best_model_at_end: bool = False  # with early stopping: keep the best-val-loss checkpoint, not the last
     # Throughput knobs (see bench/train_throughput.py)
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # TRL defaults to True; checkpointing was 1.8x slower on CPU
     padding_free: bool = False
     train_sampling_strategy: Literal["random", "group_by_length"] = "random"
     use_liger_kernel: bool = False
 
 
-class QuantizationSettings(Strict):
-    """bitsandbytes ``BitsAndBytesConfig`` keys; ``load_in_4bit: auto`` means NF4 on CUDA only."""
+class QuantizationSettings(LibraryArgs):
+    """bitsandbytes ``BitsAndBytesConfig`` arguments; ``load_in_4bit: auto`` means NF4 on CUDA only."""
 
-    load_in_4bit: bool | Literal["auto"] = "auto"
+    library: ClassVar[str] = LIBRARY_CLASSES["quantization"]
+    own_keys: ClassVar[frozenset[str]] = frozenset({"load_in_4bit", "prepare_model_for_kbit_training"})
+
+    load_in_4bit: bool | Literal["auto"] = "auto"  # loraforge's: true/false, or auto = on CUDA, off on CPU
     bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
     bnb_4bit_use_double_quant: bool = True
     bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
@@ -368,6 +450,37 @@ DomainName = Annotated[str, Field(pattern=SLUG.pattern, description="A domain: a
                                   json_schema_extra={"enum": available_domains()})]
 
 
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``--set`` arguments, the CLI's and ``python -m tasks.train``'s, as dotted overrides:
+    ``["training.sft.optim=adamw_torch", "training.sft.learning_rate=1e-3"]`` →
+    ``{"training.sft.optim": "adamw_torch", "training.sft.learning_rate": 0.001}``.
+
+    Values are parsed as YAML scalars (so ``3``, ``1e-3``, ``true``, ``null``, ``[a, b]`` and JSON work);
+    anything else stays a string. The keys are checked later, by ``parse_domain``, like the YAML's own."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not all(p.isidentifier() for p in key.split(".")):
+            raise ConfigError(f"--set {item!r}: expected dotted.key=value, e.g. training.sft.learning_rate=1e-3")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str) and _looks_like_float(raw):
+            value = float(raw)  # YAML 1.1 reads "1e-3" as a string
+        out[key] = value
+    return out
+
+
+def _looks_like_float(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return not raw.strip().lstrip("+-").isdigit()
+
+
 def _apply_override(data: dict, dotted: str, value: Any, source: str) -> None:
     node = data
     parts = dotted.split(".")
@@ -403,6 +516,13 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
             lines.append(f"  - {key}: unknown key (check the spelling; see configs/domains/regex-python.yaml)")
+        elif e["type"] == "unknown_library_key":
+            ctx = e["ctx"]
+            for k in ctx["keys"]:
+                hint = f"; did you mean {ctx['hints'][k]!r}?" if ctx["hints"][k] else ""
+                lines.append(f"  - {key}.{k}: unknown key, not an argument of {ctx['library']}{hint}")
+        elif e["type"] == "reserved_library_key":
+            lines.append(f"  - {key}.{e['ctx']['key']}: set by loraforge ({e['ctx']['why']}), not by the config")
         else:
             lines.append(f"  - {key}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 autocast where the CPU has native bf16 matmuls, fp32 elsewhere; the LM head only at completion positions).
 
 Reads like TRL's ``trl/scripts/sft.py``: build ``BitsAndBytesConfig``, ``LoraConfig`` and ``SFTConfig`` from the
-domain YAML's ``training:`` section (keys spelled as bitsandbytes / PEFT / TRL spell them), load the base model
+domain YAML's ``training:`` section (the libraries' own arguments, handed over whole), load the base model
 (4-bit when quantized), hand everything to ``SFTTrainer`` with
 prompt/completion data (completion-only loss), resume from the last checkpoint, train, save.
 
@@ -153,9 +153,11 @@ def throughput_callback(peak_flops: float | None = None):
 # ---- the recipe: library configs from our YAML ------------------------------------------------------------
 
 def bnb_kwargs(quantization: dict, cuda: bool) -> dict:
-    """``BitsAndBytesConfig`` keys: NF4 + double quant; bf16 compute on CUDA, fp32 on CPU."""
-    q = {k: v for k, v in quantization.items() if k not in ("load_in_4bit", "prepare_model_for_kbit_training")}
-    return {"load_in_4bit": True, **q, "bnb_4bit_compute_dtype": q["bnb_4bit_compute_dtype"] if cuda else "float32"}
+    """``BitsAndBytesConfig`` arguments: the YAML's ``quantization:`` section as the library's keyword arguments
+    (``QuantizationSettings.library_kwargs``: NF4 + double quant by default), 4-bit on, and the compute dtype the
+    hardware decides: the section's (bf16 by default) on CUDA, fp32 on CPU."""
+    return {**quantization, "load_in_4bit": True,
+            "bnb_4bit_compute_dtype": quantization.get("bnb_4bit_compute_dtype", "bfloat16") if cuda else "float32"}
 
 
 def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gradient_checkpointing: bool = False,
@@ -184,11 +186,16 @@ def load_base_model(base_model: str, *, cuda: bool, bnb: dict | None = None, gra
 
 def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool, progress: bool = True,
                bf16: bool | None = None):
-    """``SFTConfig`` from the YAML's ``sft:`` keys plus what the hardware decides (bf16, pinned memory).
-    ``bf16`` (default: on CUDA only) is bf16 autocast; on CPU it needs ``use_cpu`` (transformers' check)."""
+    """``SFTConfig`` from the YAML's ``sft:`` section, handed over whole (``SFTSettings.library_kwargs``: any
+    ``SFTConfig`` argument, ``optim`` or ``max_grad_norm`` as much as ``learning_rate``), on top of what loraforge
+    decides unless the section says otherwise: the hardware's ``bf16`` (default: on CUDA only; on CPU it needs
+    ``use_cpu``, transformers' check), pinned memory on CUDA, completion-only loss without packing, no reporting.
+    Always loraforge's: the output directory, non-padding token counting (tokens/s and MFU) and no evaluation
+    without validation rows."""
     from trl import SFTConfig
 
-    kw = {"save_strategy": "steps", **sft}
+    kw = dict(sft)
+    bf16 = kw.pop("bf16", cuda if bf16 is None else bf16)
     if kw.get("use_liger_kernel"):
         import importlib.util
 
@@ -204,22 +211,21 @@ def sft_config(output_dir: str | Path, sft: dict, *, cuda: bool, evaluate: bool,
         kw["max_length"] = None  # TRL: without packing, padding-free cannot truncate; our rows are short
     fields = {f.name for f in dataclasses.fields(SFTConfig)}
     if "activation_checkpointing" in fields:  # transformers 5.2x renamed gradient_checkpointing
-        kw["activation_checkpointing"] = kw.pop("gradient_checkpointing", False)
+        kw.setdefault("activation_checkpointing", kw.pop("gradient_checkpointing", False))
     if "train_sampling_strategy" not in fields and "group_by_length" in fields:  # transformers before 5.x
         kw["group_by_length"] = kw.pop("train_sampling_strategy", "random") == "group_by_length"
     for key in [k for k in kw if k not in fields]:
         log.warning("sft.%s=%r is not an SFTConfig field in this trl/transformers version: not applied",
                     key, kw.pop(key))
-    bf16 = cuda if bf16 is None else bf16
-    return SFTConfig(
-        output_dir=str(output_dir), **kw,
-        bf16=bf16,  # TRL defaults to bf16=True; a CPU without native bf16 matmuls trains in fp32
-        use_cpu=not cuda and bf16,
-        completion_only_loss=True, packing=False,
-        report_to="none", disable_tqdm=not progress,
-        dataloader_pin_memory=cuda, include_num_input_tokens_seen="non_padding",
-        metric_for_best_model="eval_loss" if kw.get("eval_strategy") != "no" else None, greater_is_better=False,
-    )
+    defaults = {
+        "save_strategy": "steps", "use_cpu": not cuda and bool(bf16),
+        "completion_only_loss": True, "packing": False, "report_to": "none", "disable_tqdm": not progress,
+        "dataloader_pin_memory": cuda, "greater_is_better": False,
+        "metric_for_best_model": "eval_loss" if kw.get("eval_strategy") != "no" else None,
+    }
+    forced = {"output_dir": str(output_dir), "include_num_input_tokens_seen": "non_padding",
+              "bf16": bf16}  # TRL defaults to bf16=True; a CPU without native bf16 matmuls trains in fp32
+    return SFTConfig(**{**defaults, **kw, **forced})
 
 
 def completion_head_trainer():
@@ -272,7 +278,7 @@ def build_trainer(model, tokenizer, train_ds, val_ds, args, lora: dict, callback
     trainer_cls = completion_head_trainer() if completion_head else SFTTrainer
     return trainer_cls(model=model, args=args, train_dataset=train_ds,
                       eval_dataset=val_ds if args.eval_strategy != "no" else None,
-                      processing_class=tokenizer, peft_config=LoraConfig(task_type="CAUSAL_LM", **lora),
+                      processing_class=tokenizer, peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **lora}),
                       callbacks=callbacks or [])
 
 
@@ -369,7 +375,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
 
     cuda = torch.cuda.is_available()
     quantize = use_4bit(training, cuda)
-    sft = training.sft.model_dump()
+    sft = training.sft.library_kwargs()
     # padding_free works with every attention kernel: TRL's collator flattens the batch into one row with
     # position_ids restarting at 0 and no attention_mask, from which transformers builds a block-diagonal causal mask
     # for sdpa/eager (masking_utils.find_packed_sequence_indices) and varlen offsets for flash_attention_2; the
@@ -385,7 +391,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
                  "NF4 4-bit LoRA (quantization.load_in_4bit: true)" if quantize else "plain LoRA",
                  "bf16 autocast (native bf16 matmuls)" if cpu_bf16_supported() else
                  "fp32 (no native bf16 matmuls on this CPU)", torch.get_num_threads())
-    bf16 = cuda or cpu_bf16_supported()
+    bf16 = cuda or cpu_bf16_supported()  # unless the YAML's sft.bf16 says otherwise
 
     train_ds = _load_split(dataset_dir, "train", training.max_train_examples, sft["seed"])
     val_ds = _load_split(dataset_dir, "val", training.max_val_examples, sft["seed"])
@@ -403,7 +409,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
     resume = last_complete_checkpoint(ckpt_dir)
 
     tokenizer = load_tokenizer(base_model)
-    model = load_base_model(base_model, cuda=cuda, bnb=bnb_kwargs(training.quantization.model_dump(), cuda)
+    model = load_base_model(base_model, cuda=cuda, bnb=bnb_kwargs(training.quantization.library_kwargs(), cuda)
                             if quantize else None, gradient_checkpointing=sft["gradient_checkpointing"],
                             attn_implementation=training.attn_implementation,
                             prepare_kbit=training.quantization.prepare_model_for_kbit_training)
@@ -413,7 +419,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
     if training.early_stopping_patience and evaluate:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience,
                                                early_stopping_threshold=training.early_stopping_threshold))
-    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.model_dump(), callbacks,
+    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.library_kwargs(), callbacks,
                             completion_head=not cuda and not quantize)  # TRL's own path for 4-bit bases
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     # model FLOPs (no recomputed forward), so the logged and recorded "MFU" is MFU with gradient checkpointing too
@@ -441,7 +447,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         "domain": domain, "dataset_id": dataset_id, "dataset_path": str(dataset_dir),
         "lineage": _lineage(dataset_dir), "base_model": base_model,
         "device": "cuda" if cuda else "cpu", "device_name": device_name, "quantized_4bit": quantize,
-        "dtype": "bfloat16" if bf16 else "float32",
+        "dtype": "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32",
         "train_examples": len(train_ds), "val_examples": len(val_ds),
         "global_step": state.global_step, "max_steps": state.max_steps, "epochs": round(state.epoch or 0, 3),
         "stopped_early": state.global_step < state.max_steps,
@@ -458,6 +464,9 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         "resumed_from_checkpoint": resume is not None, "resumed_at_step": resumed_at,
         "loss_curve": curve, "val_curve": val_curve, "throughput_curve": throughput.points,
         "lora": recipe["lora"], "sft": recipe["sft"], "quantization": recipe["quantization"] if quantize else None,
+        # what the trainer ran with for each key the sft section handed over (after the hardware's say: max_length
+        # off with padding_free, Liger off on CPU …), read back from its SFTConfig
+        "sft_applied": {k: v for k, v in args.to_dict().items() if k in sft},
         "early_stopping_patience": training.early_stopping_patience if evaluate else None,
         "files": {"loss_curves": LOSS_PNG, "model_card": "README.md"},
         "versions": _versions(), "fingerprint": fp,
@@ -545,9 +554,7 @@ def model_card(m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import yaml
-
-    from schemas.config import load_domain
+    from schemas.config import ConfigError, load_domain, parse_sets
 
     p = argparse.ArgumentParser(description="Train a LoRA adapter on a loraforge dataset snapshot.")
     p.add_argument("--dataset", required=True, help="snapshot directory with train/val parquet files")
@@ -556,17 +563,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--domain", required=True, help="domain whose training: section to use")
     p.add_argument("--profile", default="full", choices=["tiny", "quick", "full"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="dotted override of the domain file, value parsed as YAML (e.g. training.sft.max_steps=20)")
+                   help="dotted override of the domain file, value parsed as YAML (e.g. training.sft.max_steps=20); "
+                        "training.sft/lora/quantization take any SFTConfig/LoraConfig/BitsAndBytesConfig argument")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    try:
+        cfg = load_domain(a.domain, a.profile, parse_sets(a.set))
+    except ConfigError as e:
+        p.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    overrides = {}
-    for item in a.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
-    cfg = load_domain(a.domain, a.profile, overrides)
     metrics = train_lora(a.dataset, a.base_model, a.output, cfg.training, domain=a.domain,
                          progress=not a.no_progress)
     print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("curve")}))

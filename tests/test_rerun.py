@@ -7,8 +7,8 @@ import uuid
 import fsspec
 import pytest
 
-from flows._common import RunPlan, UnknownRunError, parse_sets, plan_run, rerun_config
-from schemas.config import ConfigError, load_domain
+from flows._common import RunPlan, UnknownRunError, plan_run, rerun_config
+from schemas.config import ConfigError, load_domain, parse_sets
 from tasks import store
 
 

@@ -149,7 +149,7 @@ def test_nf4_qlora_path_loads_4bit_trains_and_saves_on_cpu(snapshot_dir, student
     from tasks.train import bnb_kwargs, load_base_model, train_lora
 
     training = _training(True, prepare_kbit=prepare)
-    base = load_base_model(student_dir, cuda=False, bnb=bnb_kwargs(training.quantization.model_dump(), False),
+    base = load_base_model(student_dir, cuda=False, bnb=bnb_kwargs(training.quantization.library_kwargs(), False),
                            prepare_kbit=prepare)
     linear4 = [m for m in base.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert linear4 and linear4[0].weight.quant_type == "nf4"  # the base really is NF4 4-bit
