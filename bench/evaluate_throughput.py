@@ -29,16 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from schemas.config import load_domain  # noqa: E402
 from schemas.run import Home  # noqa: E402
 from tasks.evaluate import evaluate_model  # noqa: E402
-from tasks.kinds.regex import render_prompt  # noqa: E402
+from tasks.kinds.regex import KIND  # noqa: E402
+from tasks.kinds.regex.grammar import TOPICS, generate_example  # noqa: E402
 from tasks.student import resolve_base_model  # noqa: E402
-from tasks.teacher.grammar import TOPICS, generate_example  # noqa: E402
 
 
 def items(n: int, template: str) -> list[dict]:
     out = []
     for i in range(n):
         ex = generate_example(90_000_000 + i, TOPICS[i % len(TOPICS)], 1 + i % 3)
-        out.append({"example_id": f"b{i:05d}", "prompt": render_prompt(template, ex["description"]),
+        out.append({"example_id": f"b{i:05d}", "prompt": KIND.render_prompt(template, ex["description"]),
                     "completion": ex["regex"], "positives": ex["positives"], "negatives": ex["negatives"],
                     "topic": ex["topic"]})
     return out

@@ -59,7 +59,7 @@ VARIANTS = {  # in the order they run: the shipped choice early, the slow emulat
 
 
 def rows(n: int, template: str) -> list[dict]:
-    from tasks.teacher.grammar import TOPICS, generate_example
+    from tasks.kinds.regex.grammar import TOPICS, generate_example
 
     out = []
     for i in range(n):

@@ -34,6 +34,8 @@ from pathlib import Path
 
 from _report import report
 
+PARAMS = {"dialect": "python", "n_positives": 5, "n_negatives": 5}  # the regex kind's request params
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-bench-"))
@@ -151,7 +153,7 @@ def rate_limited(args) -> dict:
                             concurrency=args.concurrency, rpm=args.rpm)
         teacher = OpenAITeacher(cfg)
         reqs = [teacher.build_request("regex-python", RequestSpec(index=i, seed=10_000 + i, topic="text",
-                                                                  difficulty=2), "python", 5, 5)
+                                                                  difficulty=2), PARAMS)
                 for i in range(args.rpm_requests)]
         t0 = time.perf_counter()
         calls = teacher.complete_batch(reqs)

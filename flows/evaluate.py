@@ -27,14 +27,14 @@ from schemas.example import content_hash
 from schemas.run import Home
 from tasks import dataset, registry, store
 from tasks import evaluate as ev
-from tasks.kinds import regex as kind
+from tasks.kinds import get_kind
 from tasks.student import resolve_base_model
 
+# evaluation_items: the generic columns, and the kind's own per-item values as JSON (kind_json)
 ITEM_COLUMNS = {"eval_id": pa.string(), "example_id": pa.string(), "topic": pa.string(), "prompt": pa.string(),
-                "reference": pa.string(), "output": pa.string(), "compiled": pa.bool_(), "timed_out": pa.bool_(),
-                "semantic_ok": pa.bool_(), "exact": pa.bool_(), "equivalence": pa.string(),
-                "n_distinguishing": pa.int32(), "redos": pa.string(), "output_tokens": pa.int32(),
-                "latency_ms": pa.float64(), "excluded": pa.bool_()}
+                "reference": pa.string(), "output": pa.string(), "timed_out": pa.bool_(), "semantic_ok": pa.bool_(),
+                "exact": pa.bool_(), "output_tokens": pa.int32(), "latency_ms": pa.float64(), "excluded": pa.bool_(),
+                "kind_json": pa.string()}
 
 
 def _train_rows(db: Path, dataset_id: str | None) -> list[dict]:
@@ -47,19 +47,20 @@ def _train_rows(db: Path, dataset_id: str | None) -> list[dict]:
 def eval_sets(h: Home, cfg: DomainConfig, dataset_id: str | None,
               exclude_from: list[str | None]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """(kept, excluded) items per set: ``test`` (deterministic sample of the test split) and ``golden``."""
+    kind = get_kind(cfg.task.kind)
     test = []
     if dataset_id:
-        rows = dataset.read_split(store.get_dataset(h.db, dataset_id)["path"], "test").to_pylist()
+        rows = dataset.item_rows(dataset.read_split(store.get_dataset(h.db, dataset_id)["path"], "test"))
         test = ev.sample_items(rows, cfg.eval.n_test, cfg.eval.sample_seed)
     prompts: set[str] = set()
-    regexes: set[str] = set()
+    answers: set[str] = set()
     for ds_id in sorted({d for d in exclude_from if d}):
-        p, r = ev.training_keys(_train_rows(h.db, ds_id))
+        p, a = ev.training_keys(_train_rows(h.db, ds_id), kind)
         prompts |= p
-        regexes |= r
+        answers |= a
     kept, excluded = {}, {}
     for name, items in (("test", test), ("golden", ev.golden_items(cfg))):
-        kept[name], excluded[name] = ev.split_overlap(items, (prompts, regexes))
+        kept[name], excluded[name] = ev.split_overlap(items, (prompts, answers), kind)
     return kept, excluded
 
 
@@ -74,11 +75,12 @@ def cache_key(cfg: DomainConfig, ref: str, base_model: str, adapter_dir: str | N
               excluded: list[dict], quantization: dict | None = None) -> str:
     """Same model weights (base precision included) + same items + same generation and scoring settings ⇒ same
     results."""
-    return content_hash(ev.EVAL_VERSION, ref, base_model, _weights_signature(adapter_dir), ev.items_signature(kept),
-                        sorted(it["example_id"] for it in excluded), cfg.task.dialect, cfg.eval.batch_size,
-                        cfg.eval.max_new_tokens, cfg.eval.parity_n, cfg.eval.equivalence_timeout_s,
-                        cfg.eval.redos_timeout_s, cfg.validation.match_timeout_s,
-                        getattr(kind, "VALIDATOR_VERSION", None), *([quantization] if quantization else []), n=20)
+    kind = get_kind(cfg.task.kind)
+    return content_hash(ev.EVAL_VERSION, ref, base_model, _weights_signature(adapter_dir),
+                        ev.items_signature(kept, kind), sorted(it["example_id"] for it in excluded), kind.name,
+                        cfg.eval.batch_size, cfg.eval.max_new_tokens, cfg.eval.parity_n,
+                        cfg.validation.match_timeout_s, kind.validator_version, *kind.eval_settings(cfg),
+                        *([quantization] if quantization else []), n=20)
 
 
 @task(name="score-model", cache_policy=NO_CACHE, tags=["evaluate"], retries=0)
@@ -92,8 +94,17 @@ def score_model(cfg: DomainConfig, base_model: str, adapter_dir: str | None, set
 
 
 def _items_table(eval_id: str, rows: list[dict]) -> pa.Table:
-    cols = {k: [r.get(k) for r in rows] for k in ITEM_COLUMNS if k != "eval_id"}
-    return pa.table({"eval_id": [eval_id] * len(rows), **cols}, schema=pa.schema(ITEM_COLUMNS))
+    """Rows as ``evaluation_items``: the generic values as columns, the kind's own (every other key of a scored
+    row) as ``kind_json``; a row read back from the store already carries its ``kind_json``."""
+    def kind_json(r: dict) -> str | None:
+        if "kind_json" in r:
+            return r["kind_json"]
+        own = {k: v for k, v in r.items() if k not in ev.GENERIC_ROW_KEYS}
+        return json.dumps(own) if own else None
+
+    cols = {k: [r.get(k) for r in rows] for k in ITEM_COLUMNS if k not in ("eval_id", "kind_json")}
+    return pa.table({"eval_id": [eval_id] * len(rows), **cols, "kind_json": [kind_json(r) for r in rows]},
+                    schema=pa.schema(ITEM_COLUMNS))
 
 
 def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, ref: str, base_model: str,
@@ -127,9 +138,9 @@ def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, 
     return out
 
 
-def headline(per_set: dict[str, dict]) -> dict:
+def headline(per_set: dict[str, dict], cfg: DomainConfig) -> dict:
     """The role's M: the test set's figures, with the golden set's M nested under ``golden``."""
-    m = dict(per_set.get("test") or ev.summarise([]))
+    m = dict(per_set.get("test") or ev.summarise([], kind=get_kind(cfg.task.kind)))
     m["golden"] = per_set.get("golden")
     return m
 
@@ -161,17 +172,17 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
     for role, ref, base, adir, quant in models:
         per_set = evaluate_role(h, cfg, run_id=run_id, role=role, ref=ref, base_model=base, adapter_dir=adir,
                                 dataset_id=cand["dataset_id"], sets=sets, excluded=excluded, quantization=quant)
-        results[role] = headline(per_set)
+        results[role] = headline(per_set, cfg)
     store.set_adapter_metrics(h.db, adapter_id, results["candidate"])
+    kind = get_kind(cfg.task.kind)
     table = []
     for role, m in results.items():
         for s, mm in ((s, m if s == "test" else m.get("golden")) for s in ("test", "golden")) if m else ():
             if mm and mm["n"]:
-                table.append({"model": role, "set": s, **{k: mm[k] for k in (
-                    "n", "n_excluded", "compile_rate", "semantic_accuracy", "semantic_accuracy_ci", "exact_match",
-                    "dfa_equivalence_rate", "dfa_undecided", "redos_vulnerable_rate", "mean_output_tokens",
-                    "latency_ms_p50", "latency_ms_p95", "tokens_per_s", "cached")},
-                              "base_precision": mm.get("base_precision")})
+                table.append({"model": role, "set": s, **{k: mm.get(k) for k in (
+                    "n", "n_excluded", "semantic_accuracy", "semantic_accuracy_ci", "exact_match", *kind.metric_keys,
+                    *kind.count_keys, "mean_output_tokens", "latency_ms_p50", "latency_ms_p95", "tokens_per_s",
+                    "cached")}, "base_precision": mm.get("base_precision")})
     create_table_artifact(key="evaluation", table=table, description=(
         f"Evaluation of {adapter_id}: {len(sets['test'])} test + {len(sets['golden'])} golden items"
         f" ({sum(map(len, excluded.values()))} excluded for overlapping training data)"))
@@ -205,8 +216,9 @@ def evaluate_file(domain: str, adapter: str, eval_file: str, home: str | None = 
     h = Home.from_env(home)
     cfg = load_domain(domain, "full")
     model = resolve_model(h, cfg, adapter)
-    items, invalid = ev.read_items_file(eval_file, cfg.task.prompt_template, "line")
-    kept, excl = ev.split_overlap(items, ev.training_keys(_train_rows(h.db, model["dataset_id"])))
+    kind = get_kind(cfg.task.kind)
+    items, invalid = ev.read_items_file(eval_file, cfg.task.prompt_template, "line", kind)
+    kept, excl = ev.split_overlap(items, ev.training_keys(_train_rows(h.db, model["dataset_id"]), kind), kind)
     file_hash = hashlib.sha256(Path(eval_file).read_bytes()).hexdigest()[:16]
     per_set = evaluate_role(h, cfg, run_id=None, role="file", ref=model["ref"], base_model=model["base_model"],
                             adapter_dir=model["path"], dataset_id=model["dataset_id"], sets={"file": kept},

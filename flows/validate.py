@@ -17,6 +17,7 @@ from flows._common import run_config
 from schemas.config import DomainConfig
 from schemas.run import Home
 from tasks import dataset, storage, store
+from tasks.kinds import get_kind
 from tasks.validate import load_eval_items, quality_markdown, quality_report, validation_tables
 
 
@@ -36,7 +37,8 @@ def validate_examples(run_id: str, home: str | None = None) -> dict:
     tables = validate_batch(cfg, run_id, planned, calls)
     store.record_validation(h.db, tables["run_requests"], tables["examples"], tables["quarantine"])
     counts = store.run_counts(h.db, run_id)
-    quality = quality_report(store.run_request_outcomes(h.db, run_id), store.run_examples(h.db, run_id).to_pylist())
+    quality = quality_report(store.run_request_outcomes(h.db, run_id), store.run_examples(h.db, run_id).to_pylist(),
+                             get_kind(cfg.task.kind))
     create_table_artifact(key="validation", table=[counts["counts"]], description=f"Request outcomes, run {run_id}")
     reasons = [{"reason": k, "rows": v} for k, v in quality["reasons"].items()] or [{"reason": "(none)", "rows": 0}]
     create_table_artifact(key="quality-reasons", table=reasons, description=f"Quarantine reasons, run {run_id}")

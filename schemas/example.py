@@ -7,7 +7,7 @@ import json
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def content_hash(*parts: Any, n: int = 16) -> str:
@@ -63,30 +63,23 @@ class TeacherCall(BaseModel):
 
 
 class TeacherOutput(BaseModel):
-    """What a teacher must return for the regex kind (the JSON schema asked of OpenAI teachers too)."""
+    """What every teacher answer holds: ``description``, the request as a person would type it. A kind's output
+    model subclasses it with its answer and whatever its checks need (``Kind.output_model``, e.g. the regex
+    kind's ``regex`` + ``positives`` / ``negatives``); its JSON schema is what an OpenAI teacher is asked for."""
 
     model_config = ConfigDict(extra="ignore")
     description: str = Field(min_length=1)
-    regex: str = Field(min_length=1)
-    positives: list[str] = Field(default_factory=list)
-    negatives: list[str] = Field(default_factory=list)
-
-    @field_validator("positives", "negatives")
-    @classmethod
-    def _strings(cls, v: list) -> list:
-        return [s for s in v if isinstance(s, str)]
 
 
 class Example(BaseModel):
-    """An accepted training example with its lineage."""
+    """An accepted training example with its lineage (a row of ``examples``)."""
 
     example_id: str
     domain: str
     prompt: str
     completion: str
     description: str
-    positives: list[str]
-    negatives: list[str]
+    kind_json: str | None = None  # the kind's own values (``Kind.example_fields``), as JSON
     topic: str
     run_id: str
     teacher: str

@@ -18,7 +18,9 @@ from schemas.example import content_hash
 from tasks import storage
 
 SPLITS = ("train", "val", "test")
-COLUMNS = ["example_id", "prompt", "completion", "description", "positives", "negatives", "topic"]
+# the kind's own values of an example (e.g. a regex's strings) travel in kind_json; a snapshot written before the
+# kind seam has them as columns instead, and ``item_rows`` reads both
+COLUMNS = ["example_id", "prompt", "completion", "description", "topic", "kind_json"]
 
 
 def dataset_id_of(domain: str, examples: pa.Table) -> str:
@@ -42,14 +44,15 @@ def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path, storage_
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True, exist_ok=True)
     ordered = examples.sort_by("example_id")
+    columns = [c for c in COLUMNS if c in ordered.column_names]
     counts = {}
     for split in SPLITS:
-        part = ordered.filter(pc.equal(ordered["split"], split)).select(COLUMNS)
+        part = ordered.filter(pc.equal(ordered["split"], split)).select(columns)
         pq.write_table(part, tmp / f"{split}.parquet")
         counts[split] = part.num_rows
     manifest = {
         "dataset_id": dataset_id, "domain": domain, "path": str(out), "counts": counts,
-        "files": {s: f"{s}.parquet" for s in SPLITS}, "columns": COLUMNS,
+        "files": {s: f"{s}.parquet" for s in SPLITS}, "columns": columns,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if out.exists():  # a partial snapshot from a crashed run: replace it
@@ -77,3 +80,12 @@ def read_split(dataset_dir: str | Path, split: str) -> pa.Table:
         with storage.open_file(storage.join(str(dataset_dir), f"{split}.parquet")) as f:
             return pq.read_table(f)
     return pq.read_table(Path(dataset_dir) / f"{split}.parquet")
+
+
+def item_rows(table: pa.Table) -> list[dict]:
+    """A split's rows as dicts with the kind's values (``kind_json``) spread into them, as evaluation items read
+    them; a snapshot from before the kind seam holds those values as columns already."""
+    rows = table.to_pylist()
+    for r in rows:
+        r.update(json.loads(r.pop("kind_json", None) or "{}"))
+    return rows

@@ -1,24 +1,23 @@
-"""Evaluation: which items, batched greedy generation (adapter merged), and scoring with the regex kind.
+"""Evaluation: which items, batched greedy generation (adapter merged), and scoring with the domain's kind.
 
 Items come from a deterministic sample of the snapshot's held-out test split, the hand-written golden set
 ``configs/golden/<domain>.jsonl``, or a user's JSONL. Items that overlap the adapter's training data (the same
-normalised prompt, or the identical regex) are excluded and counted in ``n_excluded``, never refused.
+normalised prompt, or an equivalent answer by the kind's ``completion_key``) are excluded and counted in
+``n_excluded``, never refused.
 
-Scoring uses the kind's time-limited matcher (``check_batch``): an output is *semantically* right when it
-compiles in the dialect, full-matches every positive and no negative, and — where the DFA comparison with the
-reference is decidable in time — no distinguishing string from the symmetric difference tells them apart (each
-one is confirmed with the real matcher). The metrics object ``M`` keeps the CLI contract's fields
-(``n``, ``n_excluded``, ``compile_rate``, ``semantic_accuracy``, ``semantic_accuracy_ci``, ``exact_match``,
-``mean_output_tokens``, ``latency_ms_p50``, ``latency_ms_p95``, ``redos_vulnerable_rate``, ``by_topic``) and
-adds DFA equivalence (a lower bound, with the number undecided), p95 output tokens, tokens/s and the
-serving-parity check (merged vs unmerged adapter on a sample).
+Scoring is the kind's (``kind.score``: for regex, the time-limited matcher and DFA equivalence with the
+reference; tasks/kinds/regex/scoring.py). The metrics object ``M`` keeps the CLI contract's generic fields
+(``n``, ``n_excluded``, ``semantic_accuracy`` — the kind's notion of right — with ``semantic_accuracy_ci``,
+``exact_match``, ``mean_output_tokens``, ``latency_ms_p50``, ``latency_ms_p95``, ``by_topic``) and adds p95
+output tokens, tokens/s and the serving-parity check (merged vs unmerged adapter on a sample); the kind's own
+figures sit beside them (``kind.metrics``: for regex ``compile_rate``, ``redos_vulnerable_rate``, DFA
+equivalence).
 
 Bench: ``python bench/evaluate_throughput.py`` (1,000 items on the tiny CPU student).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -27,14 +26,16 @@ from pathlib import Path
 
 from schemas.config import DomainConfig, configs_dir
 from schemas.example import content_hash
-from tasks.kinds import regex as kind
+from tasks.kinds import Kind, get_kind
 from tasks.validate import prompt_key
 
 EVAL_VERSION = "eval-v2"  # part of every cache key: a change in scoring invalidates cached results
+GENERIC_ROW_KEYS = ("example_id", "topic", "prompt", "reference", "output", "semantic_ok", "exact", "timed_out",
+                    "output_tokens", "latency_ms", "excluded")  # the rest of a scored row is the kind's own
 
 
 # ------------------------------------------------------------------------------------------------ items
-def student_prompt(template: str, text: str) -> str:
+def student_prompt(template: str, text: str, kind: Kind) -> str:
     """A file's ``prompt`` as the student sees it: already rendered prompts stay, descriptions are rendered."""
     prefix, _, suffix = template.partition("{description}")
     if text.startswith(prefix) and text.endswith(suffix) and len(text) >= len(prefix) + len(suffix):
@@ -42,9 +43,10 @@ def student_prompt(template: str, text: str) -> str:
     return kind.render_prompt(template, text)
 
 
-def read_items_file(path: str | Path, template: str, source: str) -> tuple[list[dict], list[int]]:
-    """Items of a JSONL file (``prompt`` or ``description``, ``completion``, ``positives``, ``negatives``,
-    optional ``topic``; unknown fields ignored) and the line numbers of rows that cannot be items.
+def read_items_file(path: str | Path, template: str, source: str, kind: Kind) -> tuple[list[dict], list[int]]:
+    """Items of a JSONL file (``prompt`` or ``description``, ``completion``, the kind's fields such as
+    ``positives``/``negatives``, optional ``topic``; unknown fields ignored) and the line numbers of rows that
+    cannot be items.
 
     Item ids name the line (``golden-00012``), so every stored row traces back to the file."""
     items, invalid = [], []
@@ -58,14 +60,14 @@ def read_items_file(path: str | Path, template: str, source: str) -> tuple[list[
             continue
         text = (row.get("prompt") or row.get("description")) if isinstance(row, dict) else None
         completion = row.get("completion") if isinstance(row, dict) else None
-        pos, neg = (row.get("positives") or [], row.get("negatives") or []) if isinstance(row, dict) else ([], [])
+        fields = kind.item_fields(row) if isinstance(row, dict) else None
         if not (isinstance(text, str) and text.strip() and isinstance(completion, str) and completion.strip()
-                and all(isinstance(s, str) for s in [*pos, *neg])):
+                and fields is not None):
             invalid.append(n)
             continue
-        items.append({"example_id": f"{source}-{n:05d}", "prompt": student_prompt(template, text),
-                      "completion": kind.normalise_completion(completion), "positives": list(pos),
-                      "negatives": list(neg), "topic": str(row.get("topic") or "unknown")})
+        items.append({"example_id": f"{source}-{n:05d}", "prompt": student_prompt(template, text, kind),
+                      "completion": kind.normalise_completion(completion), **fields,
+                      "topic": str(row.get("topic") or "unknown")})
     return items, invalid
 
 
@@ -78,7 +80,7 @@ def golden_items(cfg: DomainConfig) -> list[dict]:
     path = golden_path(cfg.name)
     if not path.is_file():
         return []
-    items, _ = read_items_file(path, cfg.task.prompt_template, "golden")
+    items, _ = read_items_file(path, cfg.task.prompt_template, "golden", get_kind(cfg.task.kind))
     return items[: cfg.eval.n_golden] if cfg.eval.n_golden else items
 
 
@@ -87,38 +89,28 @@ def sample_items(rows: list[dict], n: int, seed: int) -> list[dict]:
     return sorted(rows, key=lambda r: content_hash("sample", seed, r["example_id"]))[:n]
 
 
-def regex_key(regex: str) -> str:
-    """Equal keys mean equal languages: the kind's canonical spelling where it has one, else the text itself."""
-    text = kind.normalise_completion(regex)
-    try:
-        from tasks.kinds.regex_analysis import canonical
-    except ImportError:
-        return text
-    try:
-        return canonical(text)
-    except Exception:  # not parseable by the canonicaliser: compare the text
-        return text
+def training_keys(train_rows: list[dict], kind: Kind) -> tuple[set[str], set[str]]:
+    """What an evaluation item must not share with training data: normalised prompts and the kind's answer keys
+    (for regex: languages, by canonical spelling)."""
+    return ({prompt_key(r["prompt"]) for r in train_rows}, {kind.completion_key(r["completion"]) for r in train_rows})
 
 
-def training_keys(train_rows: list[dict]) -> tuple[set[str], set[str]]:
-    """What an evaluation item must not share with training data: normalised prompts and regex languages."""
-    return ({prompt_key(r["prompt"]) for r in train_rows}, {regex_key(r["completion"]) for r in train_rows})
-
-
-def split_overlap(items: list[dict], keys: tuple[set[str], set[str]]) -> tuple[list[dict], list[dict]]:
-    """(kept, excluded): an item is excluded when its prompt, or a regex equivalent to its reference (same
-    canonical form), occurs in the training data."""
-    prompts, regexes = keys
+def split_overlap(items: list[dict], keys: tuple[set[str], set[str]],
+                  kind: Kind) -> tuple[list[dict], list[dict]]:
+    """(kept, excluded): an item is excluded when its prompt, or an answer equivalent to its reference (the same
+    ``completion_key``), occurs in the training data."""
+    prompts, answers = keys
     kept, excluded = [], []
     for it in items:
-        hit = prompt_key(it["prompt"]) in prompts or regex_key(it["completion"]) in regexes
+        hit = prompt_key(it["prompt"]) in prompts or kind.completion_key(it["completion"]) in answers
         (excluded if hit else kept).append(it)
     return kept, excluded
 
 
-def items_signature(items: list[dict]) -> str:
-    """Content hash of an evaluation set (ids, prompts, references and strings), for the result cache."""
-    return content_hash([[it["example_id"], it["prompt"], it["completion"], it["positives"], it["negatives"]]
+def items_signature(items: list[dict], kind: Kind) -> str:
+    """Content hash of an evaluation set (ids, prompts, references and the kind's fields), for the result cache."""
+    names = kind.item_field_names
+    return content_hash([[it["example_id"], it["prompt"], it["completion"], *(it[k] for k in names)]
                          for it in items], n=20)
 
 
@@ -243,78 +235,18 @@ def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[st
 
 
 # -------------------------------------------------------------------------------------------- scoring
-def _accepts_dialect(fn) -> bool:
-    return "dialect" in inspect.signature(fn).parameters
-
-
-def _check(items: list[tuple], timeout_s: float, dialect: str) -> list:
-    if _accepts_dialect(kind.check_batch):
-        return kind.check_batch(items, timeout_s, dialect=dialect)
-    return kind.check_batch(items, timeout_s)
-
-
-def _redos(regexes: list[str], dialect: str, timeout_s: float) -> list[str | None]:
-    guard = getattr(kind, "redos_guard", None)
-    if guard is None or not regexes:
-        return [None] * len(regexes)
-    return list(guard(regexes, dialect, timeout_s))
-
-
-def _equivalence(pairs: list[tuple[str, str]], dialect: str, timeout_s: float) -> list[tuple[str, list[str]]]:
-    batch = getattr(kind, "equivalence_batch", None)
-    if batch is not None:
-        return [(v, list(s or [])) for v, s in batch(pairs, dialect, timeout_s)] if pairs else []
-    one = getattr(kind, "equivalence", None)
-    return [(v, list(s or [])) for v, s in (one(a, b, dialect, timeout_s) for a, b in pairs)] if one else \
-        [("undecided", [])] * len(pairs)
-
-
 def score(items: list[dict], outputs: list[str], n_tokens: list[int], latency: list[float], *,
-          timeout_s: float, dialect: str = "python", equivalence_timeout_s: float = 0.5,
-          redos_timeout_s: float = 1.0, max_distinguishing: int = 3) -> list[dict]:
-    """One row per item: compiled, semantic_ok, exact, DFA verdict, ReDoS finding, tokens, latency."""
+          cfg: DomainConfig) -> list[dict]:
+    """One row per item: the generic figures (exact match, tokens, latency) beside the kind's verdict
+    (``semantic_ok``, ``timed_out``) and its own per-item values."""
+    kind = get_kind(cfg.task.kind)
     texts = [kind.normalise_completion(o) for o in outputs]
-    results = _check([(t, it["positives"], it["negatives"]) for t, it in zip(texts, items, strict=True)],
-                     timeout_s, dialect)
-    # DFA comparison only where the strings could not already tell output and reference apart
-    # (a failed positive or negative *is* a distinguishing string, so the verdict is then "different").
-    verdicts: list[str] = []
-    need: list[int] = []
-    for i, (it, text, res) in enumerate(zip(items, texts, results, strict=True)):
-        if not text or not res.compiled or res.timed_out:
-            verdicts.append("n/a")
-        elif not res.all_ok(len(it["positives"]), len(it["negatives"])):
-            verdicts.append("different")
-        else:
-            verdicts.append("undecided")
-            need.append(i)
-    confirm: list[tuple[int, str]] = []  # (item index, distinguishing string) to confirm with the real matcher
-    for i, (verdict, strings) in zip(need, _equivalence([(texts[i], items[i]["completion"]) for i in need],
-                                                        dialect, equivalence_timeout_s), strict=True):
-        verdicts[i] = verdict
-        confirm += [(i, s) for s in strings[:max_distinguishing]]
-    distinguished = defaultdict(int)
-    if confirm:  # the string is distinguishing when the real matcher agrees: one of the two matches it
-        pairs = [(texts[i], [s], []) for i, s in confirm] + [(items[i]["completion"], [s], []) for i, s in confirm]
-        res2 = _check(pairs, timeout_s, dialect)
-        for k, (i, _) in enumerate(confirm):
-            if res2[k].positives_ok != res2[k + len(confirm)].positives_ok:
-                distinguished[i] += 1
-    compiled_idx = [i for i, (t, r) in enumerate(zip(texts, results, strict=True)) if t and r.compiled]
-    findings = dict(zip(compiled_idx, _redos([texts[i] for i in compiled_idx], dialect, redos_timeout_s),
-                        strict=True))
-    rows = []
-    for i, (it, text, res, nt, ms) in enumerate(zip(items, texts, results, n_tokens, latency, strict=True)):
-        ok = bool(text) and res.all_ok(len(it["positives"]), len(it["negatives"])) and not distinguished[i]
-        rows.append({
-            "example_id": it["example_id"], "topic": it.get("topic") or "unknown", "prompt": it["prompt"],
-            "reference": it["completion"], "output": text, "compiled": bool(res.compiled and text),
-            "timed_out": bool(res.timed_out), "semantic_ok": ok, "exact": text == it["completion"],
-            "equivalence": "different" if distinguished[i] else verdicts[i], "n_distinguishing": distinguished[i],
-            "redos": findings.get(i) or ("match timed out" if res.timed_out else None), "output_tokens": int(nt),
-            "latency_ms": round(float(ms), 3), "excluded": False,
-        })
-    return rows
+    verdicts = kind.score(items, texts, cfg)
+    return [{"example_id": it["example_id"], "topic": it.get("topic") or "unknown", "prompt": it["prompt"],
+             "reference": it["completion"], "output": text, "exact": text == it["completion"], **v,
+             "semantic_ok": bool(v["semantic_ok"]), "timed_out": bool(v.get("timed_out")),
+             "output_tokens": int(nt), "latency_ms": round(float(ms), 3), "excluded": False}
+            for it, text, v, nt, ms in zip(items, texts, verdicts, n_tokens, latency, strict=True)]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -335,12 +267,14 @@ def _pct(values: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))], 2)
 
 
-def _rate(k: int, n: int) -> float:
+def rate(k: int, n: int) -> float:
     return round(k / n, 4) if n else 0.0
 
 
-def summarise(rows: list[dict], *, generate_seconds: float | None = None, parity: dict | None = None) -> dict:
-    """The metrics object M from per-item rows (excluded rows count only in ``n_excluded``)."""
+def summarise(rows: list[dict], *, kind: Kind, generate_seconds: float | None = None,
+              parity: dict | None = None) -> dict:
+    """The metrics object M from per-item rows (excluded rows count only in ``n_excluded``); ``kind`` adds its own
+    figures (``kind.metrics``, and ``kind.topic_metrics`` per topic)."""
     scored = [r for r in rows if not r.get("excluded")]
     n = len(scored)
     k = sum(r["semantic_ok"] for r in scored)
@@ -349,29 +283,20 @@ def summarise(rows: list[dict], *, generate_seconds: float | None = None, parity
     by_topic: dict[str, list[dict]] = defaultdict(list)
     for r in scored:
         by_topic[r["topic"]].append(r)
-    eq = [r["equivalence"] for r in scored]
-    n_undecided = eq.count("undecided")
     return {
         "n": n, "n_excluded": len(rows) - n,
-        "compile_rate": _rate(sum(r["compiled"] for r in scored), n),
-        "compile_rate_ci": wilson(sum(r["compiled"] for r in scored), n),
-        "semantic_accuracy": _rate(k, n), "semantic_accuracy_ci": wilson(k, n),
-        "exact_match": _rate(sum(r["exact"] for r in scored), n),
+        "semantic_accuracy": rate(k, n), "semantic_accuracy_ci": wilson(k, n),
+        "exact_match": rate(sum(r["exact"] for r in scored), n),
         "exact_match_ci": wilson(sum(r["exact"] for r in scored), n),
         "mean_output_tokens": round(sum(tokens) / n, 2) if n else 0.0,
         "p95_output_tokens": _pct([float(t) for t in tokens], 0.95),
         "latency_ms_p50": _pct(latency, 0.5), "latency_ms_p95": _pct(latency, 0.95),
         "tokens_per_s": round(sum(tokens) / generate_seconds, 1) if generate_seconds else None,
-        "redos_vulnerable_rate": _rate(sum(r["redos"] is not None for r in scored), n),
-        "redos_vulnerable_rate_ci": wilson(sum(r["redos"] is not None for r in scored), n),
-        # a lower bound: undecided items (DFA too large or not regular in time) count as not equivalent
-        "dfa_equivalence_rate": _rate(eq.count("equivalent"), n),
-        "dfa_equivalence_rate_ci": wilson(eq.count("equivalent"), n), "dfa_undecided": n_undecided,
+        **kind.metrics(scored),
         "serving_parity": parity,
         "by_topic": {
-            t: {"n": len(rs), "semantic_accuracy": _rate(sum(r["semantic_ok"] for r in rs), len(rs)),
-                "semantic_accuracy_ci": wilson(sum(r["semantic_ok"] for r in rs), len(rs)),
-                "compile_rate": _rate(sum(r["compiled"] for r in rs), len(rs))}
+            t: {"n": len(rs), "semantic_accuracy": rate(sum(r["semantic_ok"] for r in rs), len(rs)),
+                "semantic_accuracy_ci": wilson(sum(r["semantic_ok"] for r in rs), len(rs)), **kind.topic_metrics(rs)}
             for t, rs in sorted(by_topic.items())
         },
     }
@@ -400,9 +325,7 @@ def evaluate_sets(base_model: str, adapter_dir: str | None, sets: dict[str, list
         gen = generate_for_eval(base_model, adapter_dir, [it["prompt"] for it in allitems],
                                 batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens,
                                 parity_n=cfg.eval.parity_n, progress=progress, quantization=quantization)
-    rows = score(allitems, gen["texts"], gen["n_tokens"], gen["latency"], timeout_s=cfg.validation.match_timeout_s,
-                 dialect=cfg.task.dialect, equivalence_timeout_s=cfg.eval.equivalence_timeout_s,
-                 redos_timeout_s=cfg.eval.redos_timeout_s) if allitems else []
+    rows = score(allitems, gen["texts"], gen["n_tokens"], gen["latency"], cfg=cfg) if allitems else []
     out, start = {}, 0
     for s in sets:
         part = rows[start:start + len(sets[s])]
@@ -410,8 +333,8 @@ def evaluate_sets(base_model: str, adapter_dir: str | None, sets: dict[str, list
         # a set's share of the generation time, by item count (length-sorted batches mix the sets)
         secs = gen["generate_seconds"] * len(part) / len(allitems) if allitems else None
         part = part + excluded_rows(excluded.get(s, []))
-        out[s] = (summarise(part, generate_seconds=secs, parity=gen["parity"]) | {"base_precision":
-                                                                                  gen["base_precision"]}, part)
+        m = summarise(part, kind=get_kind(cfg.task.kind), generate_seconds=secs, parity=gen["parity"])
+        out[s] = (m | {"base_precision": gen["base_precision"]}, part)
     return out
 
 

@@ -15,17 +15,20 @@ import pyarrow as pa
 
 from schemas.config import DomainConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherRequest, content_hash
+from tasks.kinds import get_kind
 from tasks.store import now
 from tasks.teacher.grammar_teacher import GrammarTeacher
 
 
 def make_teacher(cfg: DomainConfig, api_key: str | None = None):
-    """The domain's teacher; both kinds expose ``build_request`` and ``complete_batch(requests, budget)``."""
+    """The domain's teacher for its kind; both teachers expose ``build_request`` and ``complete_batch(requests,
+    budget)``."""
+    kind = get_kind(cfg.task.kind)
     if cfg.teacher.provider == "grammar":
-        return GrammarTeacher(cfg.teacher)
+        return GrammarTeacher(cfg.teacher, kind)
     from tasks.teacher.openai_teacher import OpenAITeacher
 
-    return OpenAITeacher(cfg.teacher, api_key=api_key)
+    return OpenAITeacher(cfg.teacher, kind=kind, api_key=api_key)
 
 
 def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
@@ -47,16 +50,14 @@ def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
 
 def plan_requests(cfg: DomainConfig, teacher=None) -> list[TeacherRequest]:
     """The run's canonical requests; ``teacher=None`` builds them without a client (no API key needed)."""
+    kind = get_kind(cfg.task.kind)
+    params = kind.request_params(cfg)
     if teacher is None and cfg.teacher.provider == "openai":
         from tasks.teacher.openai_teacher import build_request
 
-        return [build_request(cfg.teacher, cfg.name, spec, cfg.task.dialect, cfg.teacher.n_positives,
-                              cfg.teacher.n_negatives) for spec in plan_specs(cfg)]
-    teacher = teacher or GrammarTeacher(cfg.teacher)
-    return [
-        teacher.build_request(cfg.name, spec, cfg.task.dialect, cfg.teacher.n_positives, cfg.teacher.n_negatives)
-        for spec in plan_specs(cfg)
-    ]
+        return [build_request(cfg.teacher, cfg.name, spec, params, kind) for spec in plan_specs(cfg)]
+    teacher = teacher or GrammarTeacher(cfg.teacher, kind)
+    return [teacher.build_request(cfg.name, spec, params) for spec in plan_specs(cfg)]
 
 
 def calls_table(requests: list[TeacherRequest], calls: list[TeacherCall]) -> pa.Table:

@@ -4,7 +4,8 @@ Rules (see ARCHITECTURE.md): a connection per operation, closed at once; writes 
 ingest is bulk (Arrow tables registered as relations), never row by row; primary keys plus
 ``ON CONFLICT DO NOTHING`` make every rerun idempotent.
 
-Schema: ``MIGRATIONS`` is the ordered list of schema changes; ``schema_version`` records which ones a file has.
+Schema: ``MIGRATIONS`` is the ordered list of schema changes (SQL, or a function of the connection where the
+change depends on what a file holds); ``schema_version`` records which ones a file has.
 The first open of a file (read or write) creates it or applies what it lacks, once; after that no open runs
 DDL. Reads use read-only connections, so several readers (the `ls` commands, ``doctor``) share
 the file and never change a byte of it. DuckDB locks the file per process (one writer, or many readers), so
@@ -21,7 +22,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import pyarrow as pa
 
 # ------------------------------------------------------------------------------------------------- schema
 # Append a migration to change the schema; never edit one that has shipped (files out there have applied it).
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     # 1. Every table. IF NOT EXISTS and the ALTERs at the end let this first version also adopt a file made
     #    before schema versions, at any point of its history (the ALTERs add the columns such files may lack).
     """
@@ -109,8 +110,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE promotions ADD COLUMN IF NOT EXISTS forced BOOLEAN;
     ALTER TABLE promotions ADD COLUMN IF NOT EXISTS reason VARCHAR;
     """,
+    # 2. The task-kind seam (issue 17): a kind's own values travel as JSON (``kind_json``) beside the generic
+    #    columns, so a new kind needs no schema change; the first kind's columns move there, rows kept.
+    lambda con: _move_kind_values(con, {
+        "examples": ("example_id", "domain", "prompt", "completion", "description", "topic", "run_id", "teacher",
+                     "request_hash", "seed", "validator_version", "split", "created_at", "flags"),
+        "evaluation_items": ("eval_id", "example_id", "topic", "output", "semantic_ok", "exact", "output_tokens",
+                             "prompt", "reference", "excluded", "timed_out", "latency_ms")}),
 ]
-SCHEMA = "\n".join(MIGRATIONS)  # the latest schema from nothing (tests build deliberately damaged files from it)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # the contract tables and their primary keys (row counts, duplicate-key and leak checks go over these)
@@ -162,6 +169,49 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         delay = min(delay * 2, 1.0)
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main'"
+        " AND table_name = ? ORDER BY column_index", [table]).fetchall()]
+
+
+def _move_kind_values(con: duckdb.DuckDBPyConnection, generic: dict[str, tuple[str, ...]]) -> None:
+    """A migration step: every column of a table that is not one of its ``generic`` columns holds a task kind's
+    own values; they move into ``kind_json`` (one JSON object per row; rows that have none keep NULL) and the
+    columns are dropped. Safe to apply again: a table already in this shape has nothing to move."""
+    for table, keep in generic.items():
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS kind_json VARCHAR")
+        own = [c for c in _columns(con, table) if c not in (*keep, "kind_json")]
+        if not own:
+            continue
+        pairs = ", ".join(f"'{c}', \"{c}\"" for c in own)
+        some = " OR ".join(f'"{c}" IS NOT NULL' for c in own)
+        con.execute(f"UPDATE {table} SET kind_json = json_object({pairs})::VARCHAR"
+                    f" WHERE kind_json IS NULL AND ({some})")
+        for c in own:
+            con.execute(f'ALTER TABLE {table} DROP COLUMN "{c}"')
+
+
+def _apply(con: duckdb.DuckDBPyConnection, step: str | Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    if callable(step):
+        step(con)
+    else:
+        con.execute(step)
+
+
+def latest_schema() -> str:
+    """The DDL of the latest schema (every migration applied to an empty database); tests build deliberately
+    damaged files from it."""
+    con = duckdb.connect()
+    try:
+        for step in MIGRATIONS:
+            _apply(con, step)
+        return ";\n".join(r[0].rstrip(";") for r in con.execute(
+            "SELECT sql FROM duckdb_tables() ORDER BY table_name").fetchall()) + ";\n"
+    finally:
+        con.close()
+
+
 def _version(con: duckdb.DuckDBPyConnection) -> int:
     # look the table up first: a query on a missing table would make DuckDB scan a Python object of that name
     # (fetchall: a half-read result would block the connection's next register())
@@ -182,7 +232,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             raise StoreVersionError(f"{path} has schema version {have}, newer than this loraforge knows "
                                     f"({SCHEMA_VERSION}); use the loraforge that wrote it or a newer one")
         for version in range(have + 1, SCHEMA_VERSION + 1):
-            con.execute(MIGRATIONS[version - 1])
+            _apply(con, MIGRATIONS[version - 1])
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now()])
         con.execute("COMMIT")
 

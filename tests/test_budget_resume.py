@@ -30,9 +30,12 @@ def _teacher(base_url: str, **kw) -> OpenAITeacher:
     return OpenAITeacher(cfg, api_key="sk-test-budget", backoff_base_s=0.01)
 
 
+PARAMS = {"dialect": "python", "n_positives": 5, "n_negatives": 5}  # the regex kind's request params
+
+
 def _request(teacher: OpenAITeacher, seed: int = 900):
     return teacher.build_request("regex-python", RequestSpec(index=0, seed=seed, topic="text", difficulty=2),
-                                 "python", 5, 5)
+                                 PARAMS)
 
 
 def test_an_answer_without_usage_is_charged_by_a_local_token_count(monkeypatch):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from schemas.config import PROFILES, load_domain
-from tasks.teacher.grammar import TOPICS
+from tasks.kinds.regex.grammar import TOPICS
 from tasks.validate import validate_rows
 
 DOMAINS = ["regex-python", "regex-re2", "regex-logs"]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from schemas.config import load_domain
 from tasks.evaluate import (
     read_items_file,
     sample_items,
@@ -17,7 +18,10 @@ from tasks.evaluate import (
     training_keys,
     wilson,
 )
-from tasks.kinds import regex as kind
+from tasks.kinds import get_kind
+from tasks.kinds.regex import matcher
+
+KIND = get_kind("regex")
 
 ITEMS = [
     {"example_id": "e1", "prompt": "regex: three digits\n", "completion": "\\d{3}", "positives": ["123", "456"],
@@ -32,13 +36,14 @@ CONTRACT = {"n", "n_excluded", "compile_rate", "semantic_accuracy", "semantic_ac
 
 
 def _score(items, outputs, timeout_s=2.0):
-    return score(items, outputs, [len(o) for o in outputs], [5.0] * len(outputs), timeout_s=timeout_s)
+    cfg = load_domain("regex-python", "tiny", {"validation.match_timeout_s": timeout_s})  # python dialect
+    return score(items, outputs, [len(o) for o in outputs], [5.0] * len(outputs), cfg=cfg)
 
 
 def test_score_separates_exact_semantic_and_compile():
     outputs = ["\\d{3}", "[a-z][a-z]*", "(x"]  # exact, equivalent-but-different spelling, does not compile
     rows = _score(ITEMS, outputs)
-    m = summarise(rows)
+    m = summarise(rows, kind=KIND)
     assert [r["semantic_ok"] for r in rows] == [True, True, False]
     assert [r["exact"] for r in rows] == [True, False, False]
     assert [r["compiled"] for r in rows] == [True, True, False]
@@ -51,7 +56,7 @@ def test_score_separates_exact_semantic_and_compile():
     assert set(m) >= CONTRACT
 
 
-@pytest.mark.skipif(not hasattr(kind, "equivalence_batch"), reason="the kind has no DFA equivalence yet")
+@pytest.mark.skipif(not hasattr(matcher, "equivalence_batch"), reason="the kind has no DFA equivalence yet")
 def test_output_passing_the_listed_strings_but_differing_from_the_reference_is_wrong():
     item = {"example_id": "e", "prompt": "regex: two or three digits\n", "completion": "\\d{2,3}",
             "positives": ["12", "123"], "negatives": ["1", "abc"], "topic": "text"}
@@ -59,7 +64,7 @@ def test_output_passing_the_listed_strings_but_differing_from_the_reference_is_w
     assert rows[0]["semantic_ok"] is False and rows[0]["equivalence"] == "different"
     assert rows[0]["n_distinguishing"] >= 1
     assert rows[1]["semantic_ok"] is True and rows[1]["equivalence"] == "equivalent"
-    m = summarise(rows)
+    m = summarise(rows, kind=KIND)
     assert m["dfa_equivalence_rate"] == 0.5 and m["dfa_undecided"] == 0
 
 
@@ -72,19 +77,19 @@ def test_catastrophic_output_costs_only_its_time_limit_and_counts_as_redos_vulne
     item = {"example_id": "e", "prompt": "regex: a's\n", "completion": "a+", "positives": ["aaaa"],
             "negatives": ["a" * 40 + "b"], "topic": "text"}
     rows = _score([item], ["(a+)+$"], timeout_s=0.5)
-    assert summarise(rows)["redos_vulnerable_rate"] == 1.0 and rows[0]["semantic_ok"] is False
+    assert summarise(rows, kind=KIND)["redos_vulnerable_rate"] == 1.0 and rows[0]["semantic_ok"] is False
 
 
 def test_excluded_items_count_in_n_excluded_not_in_the_score():
     rows = _score(ITEMS[:1], ["\\d{3}"]) + [{"example_id": "x", "topic": "text", "excluded": True}]
-    m = summarise(rows)
+    m = summarise(rows, kind=KIND)
     assert m["n"] == 1 and m["n_excluded"] == 1 and m["semantic_accuracy"] == 1.0
 
 
 def test_items_overlapping_training_data_by_prompt_or_equivalent_regex_are_excluded():
     train = [{"prompt": "REGEX:   three   digits\n", "completion": "[a-c]"},   # same prompt, other spelling
              {"prompt": "regex: a lowercase word\n", "completion": "[a-z]+"}]  # same regex, other prompt
-    kept, excluded = split_overlap(ITEMS, training_keys(train))
+    kept, excluded = split_overlap(ITEMS, training_keys(train, KIND), KIND)
     assert [it["example_id"] for it in excluded] == ["e1", "e2"] and [it["example_id"] for it in kept] == ["e3"]
 
 
@@ -104,12 +109,12 @@ def test_items_file_renders_descriptions_and_reports_unusable_lines(tmp_path):
         "not json",
         json.dumps({"prompt": "no completion"}),
     ]) + "\n")
-    items, invalid = read_items_file(f, "regex: {description}\n", "line")
+    items, invalid = read_items_file(f, "regex: {description}\n", "line", KIND)
     assert [it["prompt"] for it in items] == ["regex: three digits\n", "regex: x\n"]
     assert [it["example_id"] for it in items] == ["line-00001", "line-00002"]
     assert items[0]["topic"] == "numbers" and items[1]["topic"] == "unknown"
     assert invalid == [3, 4]
-    assert student_prompt("regex: {description}\n", "regex: y\n") == "regex: y\n"
+    assert student_prompt("regex: {description}\n", "regex: y\n", KIND) == "regex: y\n"
 
 
 def test_wilson_interval_bounds():

@@ -186,13 +186,14 @@ def test_shipped_golden_thresholds_hold_in_every_domain_and_profile():
             assert g.min_golden_improvement_over_base is not None and g.min_golden_improvement_over_base >= 0
 
 
-def _scored(items: list[dict], outputs: list[str], dialect: str) -> tuple[dict, list[int]]:
+def _scored(items: list[dict], outputs: list[str], cfg) -> tuple[dict, list[int]]:
     """Real evaluation rows (the kind's time-limited matcher, DFA equivalence) → (M, per-item 0/1)."""
     from tasks.evaluate import score, summarise
+    from tasks.kinds import get_kind
 
-    rows = score(items, outputs, [len(o) // 3 + 1 for o in outputs], [1.0] * len(items), timeout_s=2.0,
-                 dialect=dialect)
-    return summarise(rows, parity={"n": 4, "agree": 4, "rate": 1.0}), [int(r["semantic_ok"]) for r in rows]
+    rows = score(items, outputs, [len(o) // 3 + 1 for o in outputs], [1.0] * len(items), cfg=cfg)
+    return (summarise(rows, kind=get_kind(cfg.task.kind), parity={"n": 4, "agree": 4, "rate": 1.0}),
+            [int(r["semantic_ok"]) for r in rows])
 
 
 def test_shipped_thresholds_reject_a_candidate_measured_below_them_and_promote_one_measured_above():
@@ -209,10 +210,10 @@ def test_shipped_thresholds_reject_a_candidate_measured_below_them_and_promote_o
     wrong = [golden[(i + n // 2) % n]["completion"] for i in range(n)]
     right = [it["completion"] for it in golden]
     held_out = [it | {"example_id": f"test-{i:05d}"} for i, it in enumerate(golden)]  # stands in for the split
-    test_m, _ = _scored(held_out, right, cfg.task.dialect)
-    base_m, base_ok = _scored(golden, wrong, cfg.task.dialect)
-    weak_m, weak_ok = _scored(golden, [right[i] if i % 10 < 4 else wrong[i] for i in range(n)], cfg.task.dialect)
-    good_m, good_ok = _scored(golden, [right[i] if i % 10 < 7 else wrong[i] for i in range(n)], cfg.task.dialect)
+    test_m, _ = _scored(held_out, right, cfg)
+    base_m, base_ok = _scored(golden, wrong, cfg)
+    weak_m, weak_ok = _scored(golden, [right[i] if i % 10 < 4 else wrong[i] for i in range(n)], cfg)
+    good_m, good_ok = _scored(golden, [right[i] if i % 10 < 7 else wrong[i] for i in range(n)], cfg)
     assert base_m["semantic_accuracy"] < 0.1 and test_m["semantic_accuracy"] > 0.9
     assert weak_m["semantic_accuracy"] < cfg.gate.min_golden_semantic_accuracy < good_m["semantic_accuracy"]
 

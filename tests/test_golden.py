@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 
 from schemas.config import configs_dir, load_domain
-from schemas.example import TeacherOutput
-from tasks.kinds.regex import check_batch
-from tasks.teacher.grammar import TOPICS
-from tasks.validate import content_tokens, validate_outputs
+from tasks.kinds import get_kind
+from tasks.kinds.regex.grammar import TOPICS
+from tasks.kinds.regex.matcher import check_batch
+from tasks.validate import STOP_WORDS, content_tokens, validate_outputs
+
+KIND = get_kind("regex")
+STOP = STOP_WORDS | KIND.stop_words  # the words decontamination ignores for this kind
 
 DOMAINS = ["regex-python", "regex-re2", "regex-logs"]
 REQUIRED = {"prompt", "completion", "positives", "negatives", "topic"}
@@ -66,7 +69,7 @@ def test_python_golden_regexes_behave_the_same_with_re_ascii(domain):
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_every_golden_item_passes_its_domains_validation(domain):
     cfg, items = load_domain(domain, "full"), golden(domain)
-    outputs = [TeacherOutput(description=it["prompt"], regex=it["completion"], positives=it["positives"],
+    outputs = [KIND.output_model(description=it["prompt"], regex=it["completion"], positives=it["positives"],
                              negatives=it["negatives"]) for it in items]
     rejected = [(it["completion"], v.reasons) for it, v in zip(items, validate_outputs(outputs, cfg), strict=True)
                 if not v.accepted]
@@ -137,7 +140,8 @@ def grammar_items() -> list[dict]:
     cfg = load_domain("regex-python", "full")  # all five topics
     cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"n_requests": N_GRAMMAR})})
     teacher = GrammarTeacher(cfg.teacher)
-    calls = teacher.complete_batch([teacher.build_request(cfg.name, spec, cfg.task.dialect, 0, 0)
+    params = {**KIND.request_params(cfg), "n_positives": 0, "n_negatives": 0}
+    calls = teacher.complete_batch([teacher.build_request(cfg.name, spec, params)
                                     for spec in plan_specs(cfg)])
     items = [json.loads(c.raw_response) for c in calls if c.status == "ok"]
     assert len(items) >= 0.95 * N_GRAMMAR
@@ -150,7 +154,7 @@ def detector(grammar_items):
     by_regex: dict[str, list[int]] = defaultdict(list)
     for i, g in enumerate(grammar_items):
         by_regex[g["regex"].strip()].append(i)
-    words = {content_tokens(g["description"]) for g in grammar_items}
+    words = {content_tokens(g["description"], STOP) for g in grammar_items}
 
     def flags(prompt: str, regex: str) -> list[str]:
         """Why (prompt, regex) looks like grammar output; empty when it does not."""
@@ -158,7 +162,7 @@ def detector(grammar_items):
         long_enough = len(_norm(prompt).split()) >= MIN_WORDS
         if long_enough and sim.max() >= NEAR:
             why.append(f"near-duplicate prompt ({sim.max():.2f}): {grammar_items[int(sim.argmax())]['description']!r}")
-        if long_enough and content_tokens(prompt) in words:
+        if long_enough and content_tokens(prompt, STOP) in words:
             why.append("same content words as a grammar description")
         same = by_regex.get(regex.strip(), [])
         if same and max(sim[same]) >= SAME_REGEX_NEAR:

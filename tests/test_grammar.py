@@ -16,9 +16,9 @@ import pytest
 
 from schemas.config import ConfigError, load_domain
 from tasks.generate import plan_requests, plan_specs
-from tasks.teacher.grammar import CONCEPT_FAMILIES, STRUCTURAL_FAMILIES, TOPICS, generate_example
+from tasks.kinds.regex.grammar import CONCEPT_FAMILIES, STRUCTURAL_FAMILIES, TOPICS, generate_example
+from tasks.kinds.regex.phrasing import STYLES
 from tasks.teacher.grammar_teacher import GrammarTeacher
-from tasks.teacher.phrasing import STYLES
 from tasks.validate import validate_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_same_inputs_give_the_same_example():
 def test_same_seed_gives_same_example_in_a_fresh_process_with_other_hash_seed():
     args = [(s, *_plain_mix(s)) for s in range(40)]
     code = (
-        "import json,sys; from tasks.teacher.grammar import generate_example as g; "
+        "import json,sys; from tasks.kinds.regex.grammar import generate_example as g; "
         f"print(json.dumps([g(*a) for a in {args!r}]))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}

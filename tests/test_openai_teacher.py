@@ -12,8 +12,12 @@ import pytest
 
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherRequest
+from tasks.kinds import get_kind
 from tasks.teacher.mock_server import MockTeacherServer
 from tasks.teacher.openai_teacher import OpenAITeacher, parse_teacher_output
+
+PARAMS = {"dialect": "python", "n_positives": 5, "n_negatives": 5}  # the regex kind's request params
+OUTPUT = get_kind("regex").output_model
 
 FAKE_KEY = "sk-test-SECRET-123"
 
@@ -27,7 +31,7 @@ def _teacher(base_url: str, **kw) -> OpenAITeacher:
 
 
 def _topics() -> list[str]:
-    from tasks.teacher.grammar import TOPICS
+    from tasks.kinds.regex.grammar import TOPICS
 
     return list(TOPICS)
 
@@ -36,7 +40,7 @@ def _requests(teacher: OpenAITeacher, n: int, topics: list[str] | None = None) -
     topics = topics or ["text"]
     specs = [RequestSpec(index=i, seed=1000 + i, topic=topics[i % len(topics)], difficulty=1 + i % 3)
              for i in range(n)]
-    return [teacher.build_request("regex-python", s, "python", 5, 5) for s in specs]
+    return [teacher.build_request("regex-python", s, PARAMS) for s in specs]
 
 
 def _closed_port() -> int:
@@ -52,7 +56,7 @@ def server():
 
 
 def test_a_batch_of_50_comes_back_ok_in_order_with_parseable_content_and_token_counts(server):
-    from tasks.teacher.grammar import generate_example
+    from tasks.kinds.regex.grammar import generate_example
 
     teacher = _teacher(server.base_url, concurrency=8)
     reqs = _requests(teacher, 50, _topics())
@@ -63,7 +67,7 @@ def test_a_batch_of_50_comes_back_ok_in_order_with_parseable_content_and_token_c
         assert call.request_hash == req.request_hash
         assert call.attempts == 1
         assert call.prompt_tokens > 0 and call.completion_tokens > 0
-        out = parse_teacher_output(call.raw_response)
+        out = parse_teacher_output(call.raw_response, OUTPUT)
         assert out.description and out.regex and out.positives and out.negatives
         expected = generate_example(req.spec.seed, req.spec.topic, req.spec.difficulty, 5, 5)
         expected = {k: expected[k] for k in ("description", "regex", "positives", "negatives")}
@@ -73,11 +77,11 @@ def test_a_batch_of_50_comes_back_ok_in_order_with_parseable_content_and_token_c
 def test_different_specs_give_different_request_hashes_and_the_same_spec_the_same_hash():
     teacher = _teacher("http://127.0.0.1:9/v1")
     spec = RequestSpec(index=0, seed=7, topic="text", difficulty=2)
-    a = teacher.build_request("regex-python", spec, "python", 5, 5)
-    assert a.request_hash == teacher.build_request("regex-python", spec, "python", 5, 5).request_hash
-    assert a.request_hash == teacher.build_request("other-domain", spec, "python", 5, 5).request_hash
+    a = teacher.build_request("regex-python", spec, PARAMS)
+    assert a.request_hash == teacher.build_request("regex-python", spec, PARAMS).request_hash
+    assert a.request_hash == teacher.build_request("other-domain", spec, PARAMS).request_hash
     variants = [spec.model_copy(update=u) for u in ({"seed": 8}, {"topic": "dates"}, {"difficulty": 3})]
-    hashes = {a.request_hash} | {teacher.build_request("regex-python", v, "python", 5, 5).request_hash
+    hashes = {a.request_hash} | {teacher.build_request("regex-python", v, PARAMS).request_hash
                                  for v in variants}
     assert len(hashes) == 4
     user = a.messages[-1]["content"]
@@ -118,7 +122,7 @@ def test_malformed_content_is_returned_raw_and_rejected_only_by_the_parser():
     assert all(c.status == "ok" for c in calls)
     for c in calls:
         with pytest.raises(ValueError, match="malformed teacher output"):
-            parse_teacher_output(c.raw_response)
+            parse_teacher_output(c.raw_response, OUTPUT)
 
 
 def test_a_server_rejecting_response_format_still_yields_ok_calls_via_plain_text():
@@ -127,7 +131,7 @@ def test_a_server_rejecting_response_format_still_yields_ok_calls_via_plain_text
         reqs = _requests(teacher, 5)
         calls = teacher.complete_batch(reqs)
     assert all(c.status == "ok" for c in calls), [c.error for c in calls]
-    assert all(parse_teacher_output(c.raw_response).regex for c in calls)
+    assert all(parse_teacher_output(c.raw_response, OUTPUT).regex for c in calls)
     assert srv.requests_received == len(reqs) + 1  # one rejection, then the batch goes without response_format
 
 
@@ -217,13 +221,13 @@ def test_parse_teacher_output_accepts_plain_fenced_and_embedded_json_and_rejects
     text = json.dumps(obj)
     for raw in (text, f"```json\n{text}\n```", f"```\n{text}\n```",
                 f"Here is the example you asked for:\n{text}\nHope it helps {{:}}!"):
-        out = parse_teacher_output(raw)
+        out = parse_teacher_output(raw, OUTPUT)
         assert out.regex == r"\d+" and out.positives == ["1"] and out.negatives == ["a"]
     nested = {**obj, "description": "braces {like this}"}
-    assert parse_teacher_output("Sure: " + json.dumps(nested)).description == "braces {like this}"
+    assert parse_teacher_output("Sure: " + json.dumps(nested), OUTPUT).description == "braces {like this}"
     for garbage in ("", "no json here", "{not: json}", "[1, 2]", '{"regex": "a"}'):
         with pytest.raises(ValueError, match="malformed teacher output"):
-            parse_teacher_output(garbage)
+            parse_teacher_output(garbage, OUTPUT)
 
 
 def test_answers_reach_on_calls_in_slices_while_the_batch_runs_and_each_exactly_once(server):

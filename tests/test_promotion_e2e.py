@@ -19,8 +19,8 @@ import pytest
 
 from schemas.config import load_domain
 from tasks import store
+from tasks.kinds.regex.grammar import TOPICS, generate_example
 from tasks.registry import read_pointer
-from tasks.teacher.grammar import TOPICS, generate_example
 
 pytestmark = pytest.mark.slow
 DOMAIN = "regex-python"

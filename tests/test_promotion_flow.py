@@ -30,12 +30,13 @@ def _recorded(home, run_id: str, ref: str, role: str, eval_set: str, ok: list[bo
 
     from flows.evaluate import _items_table
     from tasks.evaluate import summarise
+    from tasks.kinds import get_kind
 
     rows = [{"example_id": f"{eval_set}-{i:04d}", "topic": ("dates", "network")[i % 2], "prompt": f"regex: {i}\n",
              "reference": "x", "output": "x" if k else "y", "compiled": True, "timed_out": False, "semantic_ok": k,
              "exact": k, "equivalence": "equivalent" if k else "different", "n_distinguishing": 0, "redos": None,
              "output_tokens": 3, "latency_ms": 1.0, "excluded": False} for i, k in enumerate(ok)]
-    m = summarise(rows, generate_seconds=1.0, parity={"n": 8, "agree": 8, "rate": 1.0})
+    m = summarise(rows, kind=get_kind("regex"), generate_seconds=1.0, parity={"n": 8, "agree": 8, "rate": 1.0})
     eval_id = f"ev-{run_id}-{role}-{eval_set}"
     m |= {"eval_id": eval_id, "eval_set": eval_set, "model_ref": ref}
     store.save_evaluation(home.db, {"eval_id": eval_id, "run_id": run_id, "domain": DOMAIN, "model_ref": ref,

@@ -10,8 +10,8 @@ import pytest
 
 from schemas.config import load_domain
 from tasks.evaluate import score
-from tasks.kinds import regex as kind
-from tasks.kinds.regex_analysis import canonical
+from tasks.kinds.regex import matcher as kind
+from tasks.kinds.regex.analysis import canonical
 from tasks.validate import validate_rows
 
 ARABIC_DIGITS = "\u0661\u0662\u0663"  # ١٢٣: str.isdigit() is True, but they are not [0-9]
@@ -43,7 +43,7 @@ def test_shorthand_classes_are_ascii_in_validation_and_evaluation_alike(dialect)
     # validation: the shorthand and the spelled-out class give the same verdict on non-ASCII strings: accepted
     assert [(v.accepted, v.reasons) for v in verdicts] == [(True, [])] * len(rows)
     # the same regexes as a student's outputs against the spelled-out references: right, and equivalent
-    scored = score(items, outputs, [3] * len(items), [1.0] * len(items), timeout_s=2.0, dialect=dialect)
+    scored = score(items, outputs, [3] * len(items), [1.0] * len(items), cfg=cfg)
     assert [r["semantic_ok"] for r in scored] == [True] * len(CASES)
     assert [r["equivalence"] for r in scored][:2] == ["equivalent"] * 2  # \d and \w: the DFAs agree
     assert scored[2]["equivalence"] != "different"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.kinds import regex_analysis as ra
-from tasks.kinds import regex_worker
-from tasks.kinds.regex import behaviour_signature, check_batch, equivalence, equivalence_batch, redos_guard
+from tasks.kinds.regex import analysis as ra
+from tasks.kinds.regex import worker as regex_worker
+from tasks.kinds.regex.matcher import behaviour_signature, check_batch, equivalence, equivalence_batch, redos_guard
 
 CATASTROPHIC = [r"(a+)+", r"(a|aa)*c", r"(.*a){12}", r"(a|a)*b", r"(\w+\s?)*$", r"(x+x+)+y", r"([a-z]+)*[0-9]",
                 r"(a*)*b", r"(?:[a-z0-9]+[._-]?)+@example\.com", r"(?:-?\d+)+x", r"(a{1,10}){1,10}b"]

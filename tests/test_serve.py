@@ -119,10 +119,10 @@ def prompt_tokens(base: str, domain: str, text: str) -> int:
     from transformers import AutoTokenizer
 
     from schemas.config import load_domain
-    from tasks.kinds.regex import render_prompt
+    from tasks.kinds.regex import KIND
 
     tok = AutoTokenizer.from_pretrained(base)
-    return len(tok(render_prompt(load_domain(domain).task.prompt_template, text),
+    return len(tok(KIND.render_prompt(load_domain(domain).task.prompt_template, text),
                    add_special_tokens=False)["input_ids"])
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.teacher.grammar import TOPICS, generate_example
+from tasks.kinds.regex.grammar import TOPICS, generate_example
 
 STUDENT = "smollm2-135m-instruct"
 

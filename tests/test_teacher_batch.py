@@ -8,6 +8,7 @@ from schemas.config import TeacherConfig, load_domain
 from schemas.example import RequestSpec
 from tasks import store
 from tasks.generate import calls_table
+from tasks.kinds import get_kind
 from tasks.teacher.batch import BatchRunner
 from tasks.teacher.limits import Budget
 from tasks.teacher.mock_server import MockTeacherServer
@@ -22,9 +23,13 @@ def _teacher(base_url: str) -> OpenAITeacher:
     return OpenAITeacher(cfg, api_key="sk-test-batch")
 
 
+OUTPUT = get_kind("regex").output_model
+PARAMS = {"dialect": "python", "n_positives": 5, "n_negatives": 5}  # the regex kind's request params
+
+
 def _requests(teacher: OpenAITeacher, n: int):
     return [teacher.build_request("regex-python", RequestSpec(index=i, seed=900 + i, topic="dates", difficulty=2),
-                                  "python", 5, 5) for i in range(n)]
+                                  PARAMS) for i in range(n)]
 
 
 def test_a_batch_run_with_10_percent_failed_lines_finishes_and_resubmits_exactly_those_once(home, prefect_harness):
@@ -55,7 +60,7 @@ def test_a_batch_run_with_10_percent_failed_lines_finishes_and_resubmits_exactly
     assert [b["resubmission"] for b in batches] == [0, 1] and {b["status"] for b in batches} == {"consumed"}
     assert [b["n_requests"] for b in batches] == [200, len(resubmitted)]
     ok = next(c for c in calls.values() if c["status"] == "ok")
-    assert ok["cost_usd"] > 0 and parse_teacher_output(ok["raw_response"]).regex  # discounted cost, real answer
+    assert ok["cost_usd"] > 0 and parse_teacher_output(ok["raw_response"], OUTPUT).regex  # discounted cost, real answer
 
 
 def test_a_run_that_crashed_after_creating_a_batch_resumes_polling_it_instead_of_paying_twice(home):

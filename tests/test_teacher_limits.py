@@ -21,9 +21,12 @@ def _teacher(base_url: str, **kw) -> OpenAITeacher:
     return OpenAITeacher(cfg, api_key="sk-test-limits", backoff_base_s=0.01)
 
 
+PARAMS = {"dialect": "python", "n_positives": 5, "n_negatives": 5}  # the regex kind's request params
+
+
 def _requests(teacher: OpenAITeacher, n: int, first_seed: int = 500):
     return [teacher.build_request("regex-python", RequestSpec(index=i, seed=first_seed + i, topic="text",
-                                                              difficulty=1 + i % 3), "python", 5, 5)
+                                                              difficulty=1 + i % 3), PARAMS)
             for i in range(n)]
 
 
@@ -113,7 +116,7 @@ def test_structured_output_modes_shape_the_request_and_change_the_cache_key():
     reqs = {}
     for mode in ("json_schema", "json_object", "none"):
         cfg = TeacherConfig(provider="openai", model="m", base_url="http://127.0.0.1:9/v1", structured_output=mode)
-        reqs[mode] = OpenAITeacher(cfg, api_key="k").build_request("d", spec, "python", 5, 5)
+        reqs[mode] = OpenAITeacher(cfg, api_key="k").build_request("d", spec, PARAMS)
     assert reqs["json_schema"].params["response_format"]["type"] == "json_schema"
     assert reqs["json_object"].params["response_format"] == {"type": "json_object"}
     assert "response_format" not in reqs["none"].params

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.config import ConfigError, TrainingConfig, load_domain
-from tasks.teacher.grammar import TOPICS, generate_example
+from tasks.kinds.regex.grammar import TOPICS, generate_example
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.teacher.grammar import TOPICS, generate_example
+from tasks.kinds.regex.grammar import TOPICS, generate_example
 from tasks.train import last_complete_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

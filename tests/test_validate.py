@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tasks.kinds.regex import check_batch
+from tasks.kinds.regex.matcher import check_batch
 from tasks.validate import split_of, validate_rows
 
 
@@ -131,12 +131,14 @@ def test_every_request_is_accounted_for_in_duckdb_rows(home, domain_cfg):
 
 
 def test_quality_report_counts_reasons_topics_and_lengths():
+    from tasks.kinds import get_kind
     from tasks.validate import quality_markdown, quality_report
 
     reqs = [{"outcome": "accepted", "topic": "dates", "reasons": []},
             {"outcome": "quarantined", "topic": "dates", "reasons": ["compile_error", "description_length"]},
             {"outcome": "failed", "topic": "text", "reasons": ["teacher_failed"]}]
-    q = quality_report(reqs, [{"prompt": "regex: a date\n", "completion": r"\d{4}", "flags": ["normalised"]}])
+    q = quality_report(reqs, [{"prompt": "regex: a date\n", "completion": r"\d{4}", "flags": ["normalised"]}],
+                       get_kind("regex"))
     assert (q["requested"], q["accepted"], q["acceptance_rate"], q["normalised"]) == (3, 1, 0.3333, 1)
     assert q["reasons"] == {"compile_error": 1, "description_length": 1, "teacher_failed": 1}
     assert q["topics"]["dates"] == {"requested": 2, "accepted": 1, "quarantined": 1, "failed": 0}

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.config import DomainConfig
+from tasks.kinds import get_kind
 from tasks.serve.engine import BASE, AdapterInfo, Engine, adapter_info
-from tasks.serve.kind import serve_kind
 
 log = logging.getLogger("loraforge.serve")
 
@@ -36,7 +36,7 @@ class RouteError(LookupError):
 @dataclass
 class Domain:
     cfg: DomainConfig
-    kind: object
+    kind: object  # the kind's serving side: render, answer, test_panel (tasks/kinds/<kind>/)
     base_key: str | None = None  # the base every adapter of the domain must have been trained on
     base_model: str | None = None
     champion: AdapterInfo | None = None
@@ -50,7 +50,7 @@ class Routes:
 
     def __init__(self, engine: Engine, adapters_dir: Path, cfgs: list[DomainConfig], *, base_models: dict[str, str]):
         self.engine, self.adapters_dir = engine, Path(adapters_dir)
-        self.domains = {c.name: Domain(c, serve_kind(c)) for c in cfgs}
+        self.domains = {c.name: Domain(c, get_kind(c.task.kind).serving(c)) for c in cfgs}
         self.base_models = base_models  # domain → its configured base directory (for a domain with no champion)
         self.swaps = 0
         self.keep_warm = cfgs[0].serve.keep_warm_adapters if cfgs else 0

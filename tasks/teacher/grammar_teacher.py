@@ -1,4 +1,4 @@
-"""The offline default teacher: answers each seeded request from the synthetic grammar in ``grammar.py``.
+"""The offline default teacher: answers each seeded request from the kind's grammar (``kind.grammar_answer``).
 
 Same interface as ``OpenAITeacher`` (``build_request`` / ``complete_batch``), free and deterministic, so the
 default run and most tests need no network. Its raw response is the same JSON an LLM teacher is asked for.
@@ -7,22 +7,23 @@ default run and most tests need no network. Its raw response is the same JSON an
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherRequest
-from tasks.teacher.grammar import generate_example
+from tasks.kinds import Kind, get_kind
 from tasks.teacher.limits import Budget
 
 
 class GrammarTeacher:
     name = "grammar"
 
-    def __init__(self, cfg: TeacherConfig):
+    def __init__(self, cfg: TeacherConfig, kind: Kind | None = None):
         self.cfg = cfg
+        self.kind = kind or get_kind()  # whose grammar answers
 
-    def build_request(self, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
-                      n_negatives: int) -> TeacherRequest:
-        params = {"dialect": dialect, "n_positives": n_positives, "n_negatives": n_negatives}
+    def build_request(self, domain: str, spec: RequestSpec, params: dict[str, Any]) -> TeacherRequest:
+        """``params``: the kind's part of the request (``kind.request_params``), what its grammar needs."""
         return TeacherRequest(domain=domain, teacher=self.name, model=self.cfg.model, spec=spec, params=params)
 
     def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None,
@@ -35,12 +36,7 @@ class GrammarTeacher:
                                          error=f"budget_exhausted: {budget.exhausted}"))
                 continue
             try:
-                out = generate_example(req.spec.seed, req.spec.topic, req.spec.difficulty,
-                                       req.params["n_positives"], req.params["n_negatives"], style=req.spec.style,
-                                       dialect=req.params.get("dialect", "python"))
-                # concept family and style ride along in the stored raw response (the parser ignores extra keys)
-                raw = json.dumps({k: out[k] for k in ("description", "regex", "positives", "negatives", "concept",
-                                                      "style")})
+                raw = json.dumps(self.kind.grammar_answer(req.spec, req.params))
                 calls.append(TeacherCall(request_hash=req.request_hash, status="ok", raw_response=raw,
                                          completion_tokens=len(raw) // 4))
             except Exception as e:  # a grammar bug must not lose the request: it is recorded as failed

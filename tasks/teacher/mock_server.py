@@ -1,9 +1,9 @@
 """A loopback OpenAI-compatible server for tests and benchmarks (aiohttp.web): chat completions, files, batches.
 
-Answers ``POST /v1/chat/completions`` with the JSON that ``grammar.generate_example`` produces for the seed,
-topic and difficulty written in the user message by ``build_request`` (lines ``topic: …``, ``difficulty: …``,
-``seed: …``). The Batch API (``/v1/files`` upload and content download, ``/v1/batches`` create and retrieve)
-computes the same answers, with a knob for the share of batch lines that fail.
+Answers ``POST /v1/chat/completions`` with the JSON its task kind's grammar produces for the user message
+(``kind.mock_answer``: the seed, topic and difficulty that the kind's ``teacher_messages`` wrote into it; the
+default kind unless one is given). The Batch API (``/v1/files`` upload and content download, ``/v1/batches``
+create and retrieve) computes the same answers, with a knob for the share of batch lines that fail.
 
 Knobs: latency (``fixed`` | ``uniform`` | ``lognormal`` around ``latency_s``), a server-side rate limit
 (429 with ``Retry-After`` once more than ``rate_limit_rpm`` requests arrive in a sliding window), and faults
@@ -13,8 +13,8 @@ drawn per request from a seeded RNG with a rate per kind (``faults={"500": 0.02,
   past the client's timeout, then the connection drops), ``reset`` (TCP reset before any byte),
   ``truncated`` (half the body, then close);
 - content, delivered as a normal 200: ``malformed`` (not JSON), ``preamble`` (prose before the JSON),
-  ``fence`` (JSON in a ``` fence), ``redos`` (a catastrophic-backtracking regex), ``wrong_positive`` (a
-  listed positive the regex does not match).
+  ``fence`` (JSON in a ``` fence), and the kind's own (``kind.mock_faults``, e.g. a catastrophic-backtracking
+  answer, or a listed example the answer does not satisfy).
 
 Counters: ``requests_received`` (every chat request), ``responses_ok`` (200s delivered in full) and
 ``delivered`` (request key → number of 200s delivered in full; the key is ``request_key(messages)``), so a
@@ -38,7 +38,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import socket
 import struct
 import threading
@@ -49,15 +48,11 @@ from typing import Any, Self
 
 from aiohttp import web
 
-_SEED = re.compile(r"^seed:\s*(-?\d+)", re.MULTILINE)
-_TOPIC = re.compile(r"^topic:\s*([\w.-]+)", re.MULTILINE)
-_DIFFICULTY = re.compile(r"^difficulty:\s*(\d+)", re.MULTILINE)
-_N_POS = re.compile(r'"positives":\s*(\d+)')
-_N_NEG = re.compile(r'"negatives":\s*(\d+)')
-MALFORMED = "Sure! Here is a regex for that: [a-z]+ (sorry, I could not produce JSON this time)"
+from tasks.kinds import Kind, get_kind
+
+MALFORMED = "Sure! Here is what you asked for: [a-z]+ (sorry, I could not produce JSON this time)"
 TRANSPORT_FAULTS = ("429", "500", "timeout", "reset", "truncated")
-CONTENT_FAULTS = ("malformed", "preamble", "fence", "redos", "wrong_positive")
-FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
+CONTENT_FAULTS = ("malformed", "preamble", "fence")  # plus the kind's own (kind.mock_faults)
 
 
 def request_key(messages: list[dict]) -> str:
@@ -66,35 +61,11 @@ def request_key(messages: list[dict]) -> str:
     return hashlib.sha256(user.encode()).hexdigest()[:20]
 
 
-def _example_for(user: str) -> dict:
-    from tasks.teacher.grammar import TOPICS, generate_example
-
-    seed_m, topic_m, diff_m = _SEED.search(user), _TOPIC.search(user), _DIFFICULTY.search(user)
-    seed = int(seed_m.group(1)) if seed_m else int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
-    topic = topic_m.group(1) if topic_m and topic_m.group(1) in TOPICS else "text"
-    difficulty = int(diff_m.group(1)) if diff_m else 2
-    counts = {}
-    for key, pattern in (("n_positives", _N_POS), ("n_negatives", _N_NEG)):
-        if m := pattern.search(user):
-            counts[key] = max(1, min(int(m.group(1)), 50))
-    try:
-        example = generate_example(seed, topic, difficulty, **counts)
-    except Exception:  # noqa: BLE001 - an out-of-range difficulty from a hand-written prompt: fall back, still answer
-        example = generate_example(seed, "text", 2, **counts)
-    return {k: example[k] for k in ("description", "regex", "positives", "negatives")}
-
-
-def _content_for(user: str, fault: str | None = None) -> str:
+def content_for(kind: Kind, user: str, fault: str | None = None) -> str:
     """The assistant's message content for a user prompt, shaped by a content fault if one was drawn."""
     if fault == "malformed":
         return MALFORMED
-    example = _example_for(user)
-    if fault == "redos":
-        example = {**example, "regex": "(?:[a-z]+)+[0-9]", "positives": ["ab1", "x2", "abc3"],
-                   "negatives": ["a" * 22 + "!", "b" * 22 + "?", "c" * 22]}
-    elif fault == "wrong_positive":
-        example = {**example, "positives": ["@@ this does not match @@", *example["positives"][1:]]}
-    text = json.dumps(example)
+    text = json.dumps(kind.mock_answer(user, fault if fault in kind.mock_faults else None))
     if fault == "preamble":
         return f"Sure! Here is the training example you asked for:\n{text}\nLet me know if you need more."
     if fault == "fence":
@@ -110,16 +81,19 @@ class MockTeacherServer:
                  rate_limit_rpm: float | None = None, rate_limit_window_s: float = 60.0,
                  batch_line_failure_rate: float = 0.0, batch_latency_s: float = 0.2, seed: int = 0,
                  reject_response_format: bool = False, require_api_key: str | None = None,
-                 port: int = 0) -> None:
+                 port: int = 0, kind: Kind | None = None) -> None:
         if latency_dist not in ("fixed", "uniform", "lognormal"):
             raise ValueError(f"latency_dist must be fixed, uniform or lognormal, not {latency_dist!r}")
         self.latency_s, self.latency_dist, self.latency_spread = latency_s, latency_dist, latency_spread
+        self.kind = kind or get_kind()  # whose answers it gives
+        self.fault_kinds = TRANSPORT_FAULTS + CONTENT_FAULTS + self.kind.mock_faults
         rates = dict(faults or {})
         if fault_rate and not faults:  # the simple knob: 429, 500 and malformed content in equal shares
             rates = {"429": fault_rate / 3, "500": fault_rate / 3, "malformed": fault_rate / 3}
-        unknown = set(rates) - set(FAULT_KINDS)
+        unknown = set(rates) - set(self.fault_kinds)
         if unknown or sum(rates.values()) > 1:
-            raise ValueError(f"faults: unknown kinds {sorted(unknown)} or rates summing over 1; kinds: {FAULT_KINDS}")
+            raise ValueError(f"faults: unknown kinds {sorted(unknown)} or rates summing over 1; "
+                             f"kinds: {self.fault_kinds}")
         self.fault_rates = rates
         self.timeout_sleep_s = timeout_sleep_s
         self.rate_limit_rpm, self.rate_limit_window_s = rate_limit_rpm, rate_limit_window_s
@@ -142,7 +116,7 @@ class MockTeacherServer:
         self.delivered: collections.Counter[str] = collections.Counter()
         self.received: collections.Counter[str] = collections.Counter()
         self.resent_after_delivery = 0
-        self.faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self.faults: dict[str, int] = dict.fromkeys(self.fault_kinds, 0)
         self.rate_limited = 0  # 429s because the sliding-window limit was exceeded (not injected faults)
         self.arrivals: list[float] = []
         self._window: collections.deque[float] = collections.deque()
@@ -262,7 +236,7 @@ class MockTeacherServer:
         fault = self._draw_fault()
         payload = b""
         if fault not in ("429", "500", "reset", "timeout"):  # the answer is made while the latency runs
-            content = _content_for(str(user), fault if fault in CONTENT_FAULTS else None)
+            content = content_for(self.kind, str(user), fault)
             payload = json.dumps(self._completion(body, messages, content)).encode()
         # The latency is the time from arrival to answer (the server's own work included), as a real teacher's
         # is: the bench's limit (requests × latency / concurrency) assumes exactly that.
@@ -387,7 +361,7 @@ class MockTeacherServer:
                     "error": None})
                 continue
             user = next((m["content"] for m in reversed(req.get("messages", [])) if m.get("role") == "user"), "")
-            completion = self._completion(req, req.get("messages", []), _content_for(str(user)))
+            completion = self._completion(req, req.get("messages", []), content_for(self.kind, str(user)))
             out.append({"id": f"batch_req_{uuid.uuid4().hex[:16]}", "custom_id": cid, "response": {
                 "status_code": 200, "request_id": uuid.uuid4().hex, "body": completion}, "error": None})
         for rows, field, suffix in ((out, "output_file_id", "output"), (err, "error_file_id", "error")):
@@ -467,13 +441,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-line-failure-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reject-response-format", action="store_true")
+    parser.add_argument("--kind", default=None, help="the task kind whose answers it gives (default: the default kind)")
     args = parser.parse_args(argv)
     server = MockTeacherServer(
         latency_s=args.latency, latency_dist=args.latency_dist, latency_spread=args.latency_spread,
         fault_rate=args.fault_rate, faults=json.loads(args.faults) if args.faults else None,
         timeout_sleep_s=args.timeout_sleep, rate_limit_rpm=args.rate_limit_rpm,
         rate_limit_window_s=args.rate_limit_window, batch_line_failure_rate=args.batch_line_failure_rate,
-        seed=args.seed, reject_response_format=args.reject_response_format)
+        seed=args.seed, reject_response_format=args.reject_response_format,
+        kind=get_kind(args.kind) if args.kind else None)
     print(f"mock teacher on http://{args.host}:{args.port}/v1 (Ctrl-C to stop)", flush=True)
     web.run_app(server.make_app(), host=args.host, port=args.port, access_log=None, print=None)
 

@@ -1,7 +1,7 @@
 """OpenAI-compatible teacher: builds canonical requests and sends batches of them concurrently.
 
-``OpenAITeacher.build_request`` turns a seeded ``RequestSpec`` into a ``TeacherRequest`` (messages + sampling
-params + a JSON-schema ``response_format``); ``complete_batch`` sends many requests through one
+``OpenAITeacher.build_request`` turns a seeded ``RequestSpec`` into a ``TeacherRequest`` (the kind's messages +
+sampling params + the kind's output schema as ``response_format``); ``complete_batch`` sends many requests through one
 ``openai.AsyncOpenAI`` client on aiohttp with bounded concurrency and our own retry policy, and returns one
 ``TeacherCall`` per request, in order, holding the raw message content (parsing happens downstream with the
 tolerant ``parse_teacher_output``). The API key never appears in reprs, errors or logs.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import hashlib
 import json
 import logging
 import os
@@ -41,32 +40,20 @@ except ImportError:  # pragma: no cover
 
 from schemas.config import TeacherConfig
 from schemas.example import RequestSpec, TeacherCall, TeacherOutput, TeacherRequest
+from tasks.kinds import Kind, get_kind
 from tasks.teacher.limits import Budget, RateLimits, cost_usd, estimate_prompt_tokens
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = ("You write training data for a model that turns natural-language requests into regular "
-                 "expressions. Answer with a single JSON object and nothing else.")
-STYLES = ("a terse command, as typed into a search box", "a polite question",
-          "a precise specification with explicit constraints", "casual chat, as a developer would type it",
-          "a requirement taken from a ticket or code review",
-          "a description by example, mentioning what should and should not match")
-STYLE_HINTS = {  # the phrasing styles of tasks/teacher/phrasing.py, as an LLM teacher is asked for them
-    "terse": "a terse label, as typed into a search box (e.g. 'zip code, optional +4')",
-    "imperative": "an imperative request (e.g. 'Write a regex that matches ...')",
-    "question": "a question (e.g. 'How do I match a MAC address?')",
-    "need": "a statement of need (e.g. 'I need a pattern for ...')",
-    "explain": "a sentence or two of context (where the data comes from), then the ask",
-    "example": "a request built around one or two example strings (e.g. 'like 2024-01-31')",
-}
 MAX_WAIT_S = 30.0
 RETRYABLE_STATUS = {408, 429}  # plus every 5xx; other 4xx are final
 _SECRET_LIKE = re.compile(r"(?i)\b(bearer\s+\S+|sk-[\w*\-]+|api[_-]?key[\"'=:\s]+\S+)")
 
 
-def _response_schema() -> dict[str, Any]:
-    """TeacherOutput's JSON schema, tightened for strict structured outputs (all keys required, no extras)."""
-    schema = TeacherOutput.model_json_schema()
+def _response_schema(output_model: type[TeacherOutput]) -> dict[str, Any]:
+    """A kind's output model's JSON schema, tightened for strict structured outputs (all keys required, no
+    extras)."""
+    schema = output_model.model_json_schema()
     props = {k: {kk: vv for kk, vv in v.items() if kk not in ("default", "title")}
              for k, v in schema["properties"].items()}
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
@@ -91,62 +78,29 @@ def _retry_after(err: openai.APIStatusError) -> float | None:
     return None
 
 
-_SCHEMA_CACHE: dict[str, Any] = {}
+_SCHEMA_CACHE: dict[type, Any] = {}
 
 
-def response_format(mode: str) -> dict[str, Any] | None:
+def response_format(mode: str, output_model: type[TeacherOutput]) -> dict[str, Any] | None:
     """The ``response_format`` for a structured-output mode (``json_schema`` | ``json_object`` | ``none``)."""
     if mode == "json_schema":
-        if "schema" not in _SCHEMA_CACHE:
-            _SCHEMA_CACHE["schema"] = _response_schema()
+        if output_model not in _SCHEMA_CACHE:
+            _SCHEMA_CACHE[output_model] = _response_schema(output_model)
         return {"type": "json_schema", "json_schema": {"name": "teacher_output", "strict": True,
-                                                        "schema": _SCHEMA_CACHE["schema"]}}
+                                                        "schema": _SCHEMA_CACHE[output_model]}}
     return {"type": "json_object"} if mode == "json_object" else None
 
 
-def build_request(cfg: TeacherConfig, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
-                  n_negatives: int) -> TeacherRequest:
-    """The canonical request for a seeded spec: the prompt names topic, difficulty, seed and phrasing style.
-
-    The style is the spec's (planned from ``task.styles``, the same names the grammar teacher honours) or, for a
-    spec without one, drawn from the seed; the prompt also names the topic's concept families, so an LLM teacher
-    asks for the same variety of named things (ZIP codes, MAC addresses, semantic versions...) as the grammar."""
-    if spec.style in STYLE_HINTS:
-        style = STYLE_HINTS[spec.style]
-    else:
-        style = STYLES[int(hashlib.sha256(f"style:{spec.seed}".encode()).hexdigest(), 16) % len(STYLES)]
-    user = "\n".join([
-        "Write ONE training example for a regex-writing assistant.",
-        f"topic: {spec.topic}",
-        f"difficulty: {spec.difficulty} (1 = simple; higher = more constraints, optional parts or composition)",
-        f"seed: {spec.seed}",
-        f"style: {style}",
-        f"dialect: {dialect}",
-        f"concepts to choose from: {_topic_concepts(spec.topic)}",
-        "",
-        "Return a JSON object with exactly these keys:",
-        (f'- "description": the request a person would really type, phrased as {style}; name the thing to match '
-         "as people name it (with its variant, constraints or an example), not how to build the regex."),
-        (f'- "regex": only the regex, in the {dialect} dialect, meant for full-match semantics '
-         "(the whole string must match), without ^ or $ anchors, without delimiters or flags."),
-        f'- "positives": {n_positives} distinct strings that the regex fully matches.',
-        f'- "negatives": {n_negatives} distinct, near-miss strings that the regex does not fully match.',
-        "Use the seed to vary your choice of subject within the topic.",
-    ])
-    params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "seed": spec.seed}
-    if (rf := response_format(cfg.structured_output)) is not None:
-        params["response_format"] = rf
+def build_request(cfg: TeacherConfig, domain: str, spec: RequestSpec, params: dict[str, Any],
+                  kind: Kind) -> TeacherRequest:
+    """The canonical request for a seeded spec: the kind's messages for it (``kind.teacher_messages``; they name
+    topic, difficulty, seed and phrasing style) and ``params`` (``kind.request_params``), sent with the sampling
+    parameters and the kind's output schema as ``response_format``."""
+    sampling: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "seed": spec.seed}
+    if (rf := response_format(cfg.structured_output, kind.output_model)) is not None:
+        sampling["response_format"] = rf
     return TeacherRequest(domain=domain, teacher=OpenAITeacher.name, model=cfg.model, spec=spec,
-                          messages=[{"role": "system", "content": SYSTEM_PROMPT},
-                                    {"role": "user", "content": user}], params=params)
-
-
-def _topic_concepts(topic: str) -> str:
-    """The grammar teacher's concept families of a topic, as words ("ipv4, mac, url, ...")."""
-    from tasks.teacher.grammar import CONCEPT_FAMILIES
-
-    families = CONCEPT_FAMILIES.get(topic)
-    return ", ".join(f.replace("_", " ") for f in families) + ", or a combination" if families else "any"
+                          messages=kind.teacher_messages(spec, params), params=sampling)
 
 
 def prompt_chars(req: TeacherRequest) -> int:
@@ -209,8 +163,10 @@ class OpenAITeacher:
 
     name = "openai"
 
-    def __init__(self, cfg: TeacherConfig, *, api_key: str | None = None, backoff_base_s: float = 1.0) -> None:
+    def __init__(self, cfg: TeacherConfig, *, kind: Kind | None = None, api_key: str | None = None,
+                 backoff_base_s: float = 1.0) -> None:
         self.cfg = cfg
+        self.kind = kind or get_kind()  # whose prompt and output schema the requests carry
         self.backoff_base_s = backoff_base_s
         self._api_key = SecretStr(self._resolve_key(api_key))
 
@@ -243,9 +199,8 @@ class OpenAITeacher:
         return _SECRET_LIKE.sub("***", " ".join(text.split()))[:limit]
 
     # -- requests -------------------------------------------------------------------------------------------
-    def build_request(self, domain: str, spec: RequestSpec, dialect: str, n_positives: int,
-                      n_negatives: int) -> TeacherRequest:
-        return build_request(self.cfg, domain, spec, dialect, n_positives, n_negatives)
+    def build_request(self, domain: str, spec: RequestSpec, params: dict[str, Any]) -> TeacherRequest:
+        return build_request(self.cfg, domain, spec, params, self.kind)
 
     # -- sending --------------------------------------------------------------------------------------------
     def complete_batch(self, requests: list[TeacherRequest], budget: Budget | None = None,
@@ -416,8 +371,9 @@ class OpenAITeacher:
                            prompt_tokens=pt, completion_tokens=ct, cost_usd=charged + cost)
 
 
-def parse_teacher_output(raw: str) -> TeacherOutput:
-    """Parse a teacher reply: plain JSON, JSON in a ``` fence, or the first JSON object embedded in text."""
+def parse_teacher_output(raw: str, output_model: type[TeacherOutput]) -> TeacherOutput:
+    """Parse a teacher reply into a kind's output model: plain JSON, JSON in a ``` fence, or the first JSON object
+    embedded in text."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("malformed teacher output: empty response")
     text = raw.strip().lstrip("\ufeff")
@@ -444,7 +400,7 @@ def parse_teacher_output(raw: str) -> TeacherOutput:
             last_error = f"expected a JSON object, got {type(obj).__name__}"
             continue
         try:
-            return TeacherOutput.model_validate(obj)
+            return output_model.model_validate(obj)
         except ValidationError as e:
             last_error = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'object'}: {x['msg']}" for x in e.errors())
     raise ValueError(f"malformed teacher output: {last_error} (got {raw[:80]!r})")

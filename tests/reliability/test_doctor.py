@@ -35,8 +35,9 @@ def _requests(run_id: str, outcomes: dict[str, tuple[str, str | None]]) -> pa.Ta
 def _examples(rows: dict[str, str], run_id: str = "r1") -> pa.Table:
     return pa.Table.from_pylist([
         {"example_id": e, "domain": DOMAIN, "prompt": f"regex: {e}\n", "completion": "\\d+", "description": e,
-         "positives": ["1"], "negatives": ["a"], "topic": "text", "run_id": run_id, "teacher": "grammar",
-         "request_hash": h, "seed": 0, "validator_version": "v", "split": "train", "created_at": store.now()}
+         "kind_json": '{"positives": ["1"], "negatives": ["a"]}', "topic": "text", "run_id": run_id,
+         "teacher": "grammar", "request_hash": h, "seed": 0, "validator_version": "v", "split": "train",
+         "created_at": store.now()}
         for e, h in rows.items()])
 
 
@@ -80,8 +81,8 @@ def healthy(home) -> Home:
                                       "role": "candidate", "dataset_id": "ds-1", "eval_set": "test",
                                       "metrics_json": "{}"},
                             pa.Table.from_pylist([{"eval_id": "ev-1", "example_id": "e1", "topic": "text",
-                                                   "output": "\\d+", "compiled": True, "semantic_ok": True,
-                                                   "exact": True, "output_tokens": 2}]))
+                                                   "output": "\\d+", "semantic_ok": True, "exact": True,
+                                                   "output_tokens": 2, "kind_json": '{"compiled": true}'}]))
     store.save_evaluation(home.db, {"eval_id": "ev-golden", "run_id": "r1", "domain": DOMAIN, "model_ref": "ad-1",
                                       "role": "candidate", "dataset_id": "ds-1", "eval_set": "golden",
                                       "metrics_json": json.dumps({"n": 0, "n_excluded": 0})}, pa.table({}))
@@ -154,7 +155,7 @@ def test_doctor_finds_a_pointer_that_disagrees_with_the_registry(healthy):
 def test_doctor_finds_duplicate_keys_in_a_file_that_lost_its_constraints(home):
     home.root.mkdir(parents=True)
     with duckdb.connect(str(home.db)) as con:  # fault injection: a file whose examples lost their primary key
-        con.execute(store.SCHEMA.replace("example_id VARCHAR PRIMARY KEY", "example_id VARCHAR"))
+        con.execute(store.latest_schema().replace("example_id VARCHAR PRIMARY KEY", "example_id VARCHAR"))
         con.register("_e", _examples({"e1": "h1"}))
         con.execute("INSERT INTO examples BY NAME SELECT * FROM _e")
         con.execute("INSERT INTO examples BY NAME SELECT * FROM _e")

@@ -33,9 +33,10 @@ for i in range(n_txn):
     store.record_validation(db, pa.Table.from_pylist([
         {"run_id": run_id, "request_hash": h, "idx": j, "topic": "t", "outcome": "accepted", "example_id": h,
          "reasons": []} for j, h in enumerate(hashes)]), pa.Table.from_pylist([
-        {"example_id": h, "domain": "d", "prompt": h, "completion": "x", "description": h, "positives": ["x"],
-         "negatives": ["y"], "topic": "t", "run_id": run_id, "teacher": "t", "request_hash": h, "seed": 0,
-         "validator_version": "v", "split": "train", "created_at": store.now()} for h in hashes]), pa.table({}))
+        {"example_id": h, "domain": "d", "prompt": h, "completion": "x", "description": h,
+         "kind_json": '{"positives": ["x"], "negatives": ["y"]}', "topic": "t", "run_id": run_id, "teacher": "t",
+         "request_hash": h, "seed": 0, "validator_version": "v", "split": "train", "created_at": store.now()}
+        for h in hashes]), pa.table({}))
     print(f"committed {i}", flush=True)
 print(json.dumps({"writer": name, "transactions": n_txn, "seconds": round(time.perf_counter() - t0, 2)}))
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.teacher.concepts import (
+from tasks.kinds.regex.concepts import (
     ALNUM,
     DIG,
     HEXL,

@@ -15,7 +15,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tasks.teacher.concepts import Concept
+from tasks.kinds.regex.concepts import Concept
 
 R = random.Random
 Sampler = Callable[[random.Random], str]

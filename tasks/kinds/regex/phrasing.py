@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from tasks.teacher.concepts import M0, M1, Concept, L, R
+from tasks.kinds.regex.concepts import M0, M1, Concept, L, R
 
 STYLES: tuple[str, ...] = ("terse", "imperative", "question", "need", "explain", "example")
 DEFAULT_STYLE_WEIGHTS: dict[str, float] = {"terse": 0.2, "imperative": 0.18, "question": 0.16, "need": 0.16,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.teacher.concepts import DIG, LOW, QQ, WORDCH, Concept, L, Q, R, alt, draw, esc, listing, maybe
+from tasks.kinds.regex.concepts import DIG, LOW, QQ, WORDCH, Concept, L, Q, R, alt, draw, esc, listing, maybe
 
 LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "TRACE", "CRITICAL", "NOTICE")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")

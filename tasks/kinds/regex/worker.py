@@ -1,4 +1,4 @@
-"""The matcher process: one JSON request per line in, one JSON reply per line out (run by ``regex.WorkerPool``).
+"""The matcher process: one JSON request per line in, one JSON reply per line out (run by ``matcher.run_requests``).
 
 A pattern can make Python's ``re`` (and ``interegular``) run for hours, and a C-level match cannot be
 interrupted from inside the process, so every call that touches a user's or a teacher's regex runs here and
@@ -30,7 +30,7 @@ import time
 import warnings
 from types import SimpleNamespace
 
-from tasks.kinds import regex_analysis as ra
+from tasks.kinds.regex import analysis as ra
 
 _PROBES: list[str] = []
 _FULL: list = []  # dialect, style, stress budget, want_sig for "f" requests
@@ -46,7 +46,7 @@ def compile_in(regex: str, dialect: str):
 
             pat = re2.compile(regex)
         else:
-            pat = re.compile(regex, ra.PY_FLAGS)  # the python dialect is ASCII: \d = [0-9] (regex_analysis)
+            pat = re.compile(regex, ra.PY_FLAGS)  # the python dialect is ASCII: \d = [0-9] (analysis.py)
         if len(_CACHE) > 20_000:
             _CACHE.clear()
         _CACHE[key] = pat

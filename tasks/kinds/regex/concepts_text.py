@@ -5,7 +5,7 @@ Also ``FAMILIES``: topic -> family -> builder, over every concept module.
 
 from __future__ import annotations
 
-from tasks.teacher.concepts import (
+from tasks.kinds.regex.concepts import (
     ALNUM,
     DIG,
     HEXL,
@@ -26,9 +26,9 @@ from tasks.teacher.concepts import (
     listing,
     maybe,
 )
-from tasks.teacher.concepts_dates import DATES
-from tasks.teacher.concepts_logs import LOG_FIELDS
-from tasks.teacher.concepts_net import NETWORK
+from tasks.kinds.regex.concepts_dates import DATES
+from tasks.kinds.regex.concepts_logs import LOG_FIELDS
+from tasks.kinds.regex.concepts_net import NETWORK
 
 _RANGES = ((1, 12, r"(?:1[0-2]|[1-9])"), (1, 31, r"(?:3[01]|[12]\d|[1-9])"), (0, 59, r"[1-5]?\d"),
            (0, 23, r"(?:2[0-3]|1?\d)"), (0, 100, r"(?:100|[1-9]?\d)"), (0, 255, r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"),

@@ -1,4 +1,4 @@
-"""The regex kind: prompt rendering, dialect compile, time-limited matching, the ReDoS guard and equivalence.
+"""The regex kind's matcher: dialect compile, time-limited matching, the ReDoS guard and equivalence.
 
 Validation (is a teacher example right?) and evaluation (is the student's regex right?) ask the same
 questions, so both call the functions here:
@@ -6,7 +6,7 @@ questions, so both call the functions here:
 - ``check_batch(items, timeout_s, dialect)``: does each regex, in the dialect, full-match every positive and
   no negative? A catastrophic item costs at most ``timeout_s`` and never stalls the batch.
 - ``redos_guard(regexes, dialect, timeout_s)``: ``None`` (safe) or ``"redos_static"`` / ``"redos_stress"``.
-  Static detection is aware of full-match semantics (see ``regex_analysis``); patterns it passes are then
+  Static detection is aware of full-match semantics (see ``analysis``); patterns it passes are then
   run against generated attack strings. For ``re2`` every pattern is safe: RE2 matches in linear time by
   construction, so a nested quantifier there costs nothing and is not reported.
 - ``equivalence(a, b, dialect, timeout_s)``: ``("equivalent" | "different" | "undecided", strings)`` —
@@ -15,7 +15,7 @@ questions, so both call the functions here:
 - ``behaviour_signature(regexes, probes, dialect)``: which probes each regex full-matches, a cheap bucket key
   for semantic dedup (equivalent regexes always share it).
 
-All of them run in worker processes (``regex_worker``) that are killed when one request overruns; two
+All of them run in worker processes (``worker``) that are killed when one request overruns; two
 workers share a large batch so both cores are used.
 """
 
@@ -31,22 +31,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-KIND = "regex"
-VALIDATOR_VERSION = "regex-v3"  # v3: the python dialect is ASCII (\d = [0-9]); v2 matched \d Unicode-wide
 DIALECTS = ("python", "re2")
-_ROOT = str(Path(__file__).resolve().parents[2])
+_ROOT = str(Path(__file__).resolve().parents[3])  # the repository root
 _START_S = 30.0  # how long a fresh worker may take to say it is ready (a loaded machine is slow to start one)
 _WORKER_CMD = [sys.executable, "-c",
-               f"import sys; sys.path.insert(0, {_ROOT!r}); from tasks.kinds.regex_worker import main; main()"]
-
-
-def render_prompt(template: str, description: str) -> str:
-    """The fixed terse prompt the student sees; the completion is only the regex."""
-    return template.format(description=" ".join(description.split()))
-
-
-def normalise_completion(text: str) -> str:
-    return text.strip()
+               f"import sys; sys.path.insert(0, {_ROOT!r}); from tasks.kinds.regex.worker import main; main()"]
 
 
 @dataclass(frozen=True)

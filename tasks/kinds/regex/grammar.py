@@ -24,11 +24,11 @@ import random
 import re
 import string
 
-from tasks.kinds.regex_analysis import redos_static
-from tasks.teacher.concepts import QQ, Concept, esc
-from tasks.teacher.concepts_text import FAMILIES
-from tasks.teacher.fragments import fragment
-from tasks.teacher.phrasing import DEFAULT_STYLE_WEIGHTS, STYLES, describe, finish, noun_phrase
+from tasks.kinds.regex.analysis import redos_static
+from tasks.kinds.regex.concepts import QQ, Concept, esc
+from tasks.kinds.regex.concepts_text import FAMILIES
+from tasks.kinds.regex.fragments import fragment
+from tasks.kinds.regex.phrasing import DEFAULT_STYLE_WEIGHTS, STYLES, describe, finish, noun_phrase
 
 TOPICS: tuple[str, ...] = ("identifiers", "log_fields", "network", "dates", "text")
 MAX_REGEX_LEN, MAX_DESC_LEN, MAX_STRING_LEN, MIN_DESC_LEN = 150, 230, 80, 12

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.teacher.concepts import DIG, Concept, L, R, alt, draw, esc, listing, maybe
-from tasks.teacher.concepts_logs import MON_RX, MONTHS, moment
+from tasks.kinds.regex.concepts import DIG, Concept, L, R, alt, draw, esc, listing, maybe
+from tasks.kinds.regex.concepts_logs import MON_RX, MONTHS, moment
 
 MONTHS_FULL = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
                "November", "December")
