@@ -38,7 +38,9 @@ class Home:
 
     @property
     def models(self) -> Path:
-        return self.root / "models"
+        """Built students; ``LORAFORGE_MODELS_DIR`` shares one directory between homes (a student is built once)."""
+        shared = os.environ.get("LORAFORGE_MODELS_DIR")
+        return Path(shared).resolve() if shared else self.root / "models"
 
 
 class Counts(BaseModel):

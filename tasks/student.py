@@ -2,7 +2,8 @@
 HF model id / local path.
 
 ``resolve_base_model(name, models_dir)`` is the one entry point. A name with a file ``configs/students/NAME.yaml``
-is built once under ``models_dir`` (``$LORAFORGE_HOME/models/``) and its directory returned, which then loads
+is built once under ``models_dir`` (``$LORAFORGE_HOME/models/``, or ``$LORAFORGE_MODELS_DIR`` to share built students
+between homes) and its directory returned, which then loads
 through ``AutoModelForCausalLM`` / ``AutoTokenizer`` like any hub model:
 
 - ``tiny-llama`` (``config:`` + ``tokenizer:``): random-init ``LlamaForCausalLM`` plus a byte-level BPE tokenizer
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -94,13 +97,21 @@ def build_from_gguf(spec: dict, out: Path) -> None:
 
 
 def _save_atomically(model, tokenizer, spec: dict, out: Path) -> None:
-    """Model, tokenizer and the student spec into ``out`` via a temporary sibling and one rename."""
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+    """Model, tokenizer and the student spec into ``out`` via a temporary sibling and one rename. Two processes that
+    build the same student into a shared models directory (``LORAFORGE_MODELS_DIR``) at once both succeed: the
+    first rename wins and the other build is discarded."""
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "student.json").write_text(json.dumps(spec, indent=2))
-    tmp.replace(out)
+    try:
+        tmp.replace(out)
+    except OSError:
+        if not (out / "config.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _corpus(n: int, kinds: list[str] | None = None) -> list[str]:

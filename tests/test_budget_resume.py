@@ -80,7 +80,7 @@ def test_a_retry_after_an_unknown_outcome_needs_room_in_the_budget():
 
 
 @pytest.mark.slow
-def test_a_cap_holds_for_the_run_across_a_kill_and_two_resumes(tmp_path, monkeypatch):
+def test_a_cap_holds_for_the_run_across_a_kill_and_two_resumes(tmp_path, monkeypatch, prefect_harness):
     with MockTeacherServer(latency_s=0.1) as srv:
         configs = configs_copy(tmp_path / "configs")
         keys = {"teacher.provider": "openai", "teacher.model": "mock-teacher", "teacher.base_url": srv.base_url,

@@ -84,7 +84,7 @@ def test_generate_dry_run_spends_nothing(home):
 
 
 @pytest.mark.slow
-def test_stage_by_stage_then_rerun_from_train_from_the_command_line(home, tmp_path):
+def test_stage_by_stage_then_rerun_from_train_from_the_command_line(home, tmp_path, prefect_harness):
     env = {"PREFECT_HOME": str(tmp_path / "prefect")}
     gen = last_json(cli("generate", "--domain", "regex-python", "--profile", "tiny", "--json", home=home,
                         timeout=600, env_extra=env))

@@ -60,7 +60,7 @@ def test_a_run_that_waits_too_long_fails_with_a_message_naming_the_holder(home):
 
 
 @pytest.mark.slow
-def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_path):
+def test_two_concurrent_tiny_runs_of_one_domain_leave_a_consistent_database(tmp_path, prefect_harness):
     env = {**os.environ, "LORAFORGE_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect")}
     cmd = [sys.executable, "-m", "flows.cli", "run", "--domain", "regex-python", "--profile", "tiny", "--json"]
     # Output goes to files, not pipes: a run blocked on a full pipe that nobody reads yet (we wait on the other

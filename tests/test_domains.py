@@ -73,7 +73,7 @@ def test_an_example_equivalent_to_a_golden_item_never_reaches_the_training_split
 
 @pytest.mark.slow
 @pytest.mark.parametrize("domain", ["regex-re2", "regex-logs"])
-def test_tiny_run_end_to_end_and_every_request_is_accounted_for_in_duckdb(domain, tmp_path):
+def test_tiny_run_end_to_end_and_every_request_is_accounted_for_in_duckdb(domain, tmp_path, prefect_harness):
     from tasks import store
 
     home = tmp_path / "home"

@@ -92,7 +92,7 @@ def test_quick_profile_end_to_end_and_rerun_is_idempotent(home, prefect_harness)
     assert (second["eval"]["champion"] is not None) == (first["adapter"]["status"] == "promoted")
 
 
-def test_cli_tiny_run_prints_the_run_contract_as_last_json_line(tmp_path):
+def test_cli_tiny_run_prints_the_run_contract_as_last_json_line(tmp_path, prefect_harness):
     env = {**os.environ, "LORAFORGE_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect")}
     p = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--domain", "regex-python", "--profile", "tiny",
                         "--json"], capture_output=True, text=True, env=env, timeout=900)

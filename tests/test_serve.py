@@ -70,8 +70,8 @@ def served(tmp_path_factory, student_dir):
     from tasks.student import resolve_base_model
 
     home = Home.from_env(tmp_path_factory.mktemp("serve-home"))
-    shutil.copytree(student_dir, home.models / Path(student_dir).name)  # the session's tiny student, not a rebuild
-    base = resolve_base_model("tiny-llama", home.models)  # where the server finds the domains' base too
+    base = resolve_base_model("tiny-llama", home.models)  # the session's student (shared models directory)
+    assert base == student_dir
     assert Path(base).name == Path(student_dir).name
     py1 = make_adapter(home, "regex-python", "ad-py-one", base, 1)
     py2 = make_adapter(home, "regex-python", "ad-py-two", base, 2)

@@ -36,6 +36,7 @@ def test_fake_api_key_is_absent_from_every_byte_the_runs_leave_behind(tmp_path):
             "teacher.api_key_env": "LF_REL_TEACHER_KEY", "teacher.batch_size": 100, "teacher.max_retries": 2},
             tiny={"dataset.n_requests": 120})
         env = cli_env(tmp_path, LORAFORGE_CONFIGS=str(configs), LF_REL_TEACHER_KEY=key)
+        env.pop("PREFECT_API_URL", None)  # its own Prefect server and home: their bytes are searched for the key too
         home = Home.from_env(env["LORAFORGE_HOME"])
 
         # a wrong key first (every request answered 401, quoting the key), then the right one
