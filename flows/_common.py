@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from schemas.config import DomainConfig, load_domain, parse_domain
+from schemas.config import DomainConfig, load_domain, parse_domain, validate_config
 from schemas.run import STAGES, Home
 from tasks import store
 
@@ -24,7 +24,7 @@ def run_config(home: Home, run_id: str) -> DomainConfig:
     row = store.get_run(home.db, run_id)
     if row is None:
         raise ValueError(f"unknown run {run_id!r}; see `loraforge runs ls`")
-    return DomainConfig.model_validate(json.loads(row["config_json"]))
+    return validate_config(json.loads(row["config_json"]))
 
 
 @contextmanager

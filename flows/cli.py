@@ -8,6 +8,7 @@ With ``--json`` the last line printed is one JSON object.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -20,8 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.config import ConfigError, load_domain, parse_sets
+from schemas.config import DEFAULT_DOMAIN, ConfigError, load_domain, parse_sets
 from schemas.run import Home
+from tasks.kinds import KindError, get_kind
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -69,6 +71,27 @@ def _reported(what: str, *usage_errors: type[Exception]):
         _fail(str(e))
     except Exception as e:
         _fail(f"{what} failed: {type(e).__name__}: {e}", code=1)
+
+
+@functools.cache
+def _kind_of(domain: str | None):
+    """The domain's task kind (which of its figures the tables show and what they are called); None when the
+    domain's file is gone or broken: its figures are then left out."""
+    try:
+        return get_kind(load_domain(domain, "full").task.kind) if domain else None
+    except (ConfigError, KindError):
+        return None
+
+
+def _headline(m: dict | None, kind) -> str:
+    """The kind's headline figure of M beside semantic accuracy (e.g. a compile rate), formatted."""
+    key = kind.headline_metric[1] if kind is not None and kind.headline_metric else None
+    return f"{m[key]:.3f}" if m and key and m.get(key) is not None else ""
+
+
+def _headline_title(kinds: list) -> str:
+    titles = {k.headline_metric[0] for k in kinds if k is not None and k.headline_metric}
+    return titles.pop() if len(titles) == 1 else "kind"
 
 
 def _domain_or_fail(domain: str):
@@ -140,17 +163,18 @@ def _print_summary(s: dict) -> None:
     if ex:
         err.print(f"  examples distilled {ex.get('distilled')}, trained on {ex.get('trained_on')}")
     err.print(f"  dataset {s['dataset_id']}  adapter {s['adapter']['id']} → [bold]{s['adapter']['status']}[/]")
-    err.print(eval_table(s["eval"]))
+    err.print(eval_table(s["eval"], _kind_of(s["domain"])))
     err.print("  seconds " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
 
 
-def eval_table(evals: dict) -> Table:
+def eval_table(evals: dict, kind=None) -> Table:
     """Base, candidate and champion side by side on the held-out split (the teacher's own distribution) and on
     the hand-written golden set (people's phrasing): the golden column is the one that says what the adapter is
     worth. Narrow enough for an 80-column terminal."""
     from rich import box
 
-    t = Table("model", "held-out", "95% CI", "golden", "95% CI", "compile", "tokens", box=box.SIMPLE, padding=(0, 1))
+    t = Table("model", "held-out", "95% CI", "golden", "95% CI", _headline_title([kind]), "tokens", box=box.SIMPLE,
+              padding=(0, 1))
 
     def ci(m: dict | None) -> str:
         return f"{m['semantic_accuracy_ci'][0]:.2f}–{m['semantic_accuracy_ci'][1]:.2f}" if m and m.get("n") else "–"
@@ -161,7 +185,7 @@ def eval_table(evals: dict) -> Table:
     for role, m in evals.items():
         if m:
             g = m.get("golden")
-            t.add_row(role, acc(m), ci(m), acc(g), ci(g), f"{m['compile_rate']:.3f}", f"{m['mean_output_tokens']:.1f}")
+            t.add_row(role, acc(m), ci(m), acc(g), ci(g), _headline(m, kind), f"{m['mean_output_tokens']:.1f}")
     sized = next((m for m in evals.values() if m), None) or {}
     t.caption = (f"semantic accuracy; held-out n={sized.get('n', 0)}, "
                  f"golden n={(sized.get('golden') or {}).get('n', 0)}")
@@ -171,7 +195,8 @@ def eval_table(evals: dict) -> Table:
 @app.command()
 def validate(
     domain: Annotated[str | None, typer.Option(help="Domain whose validation rules apply (with --file)")] = None,
-    file: Annotated[str | None, typer.Option("--file", help="JSONL with prompt, completion[, positives, negatives]")
+    file: Annotated[str | None, typer.Option("--file", help="JSONL with prompt, completion[, the kind's fields, e.g. "
+                                                          "positives, negatives]")
                     ] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Validate a stored run's teacher answers instead "
                                                "(the pipeline's validate stage; sends nothing to the teacher)")] = None,
@@ -259,25 +284,29 @@ def adapters_ls(as_json: Annotated[bool, typer.Option("--json")] = False,
     if as_json:
         _print_json({"adapters": rows})
         return
-    t = Table("id", "domain", "status", "dataset", "semantic", "95% CI", "compile", "created")
+    kinds = {r["domain"]: _kind_of(r["domain"]) for r in rows}
+    t = Table("id", "domain", "status", "dataset", "semantic", "95% CI", _headline_title(list(kinds.values())),
+              "created")
     for r in rows:
         m = r["metrics"] or {}
         ci = m.get("semantic_accuracy_ci")
         t.add_row(r["id"], r["domain"], r["status"], r["dataset_id"],
                   f"{m['semantic_accuracy']:.3f}" if m else "", f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "",
-                  f"{m['compile_rate']:.3f}" if m else "", str(r["created_at"])[:19])
+                  _headline(m, kinds[r["domain"]]), str(r["created_at"])[:19])
     Console().print(t)
 
 
 # ------------------------------------------------------------------ evaluate / promote / rollback (issue 7)
-def _print_metrics(m: dict, title: str) -> None:
+def _print_metrics(m: dict, title: str, kind) -> None:
+    """M as tables: the generic rates, the kind's own (``metric_keys``, ``count_keys``), tokens and latency, topics."""
     err.print(f"[bold]{title}[/]: n {m['n']} (excluded {m['n_excluded']}"
               + (f", invalid rows {m['n_invalid']}" if m.get("n_invalid") else "") + ")")
     t = Table("metric", "value", "95% CI")
-    for k in ("compile_rate", "semantic_accuracy", "exact_match", "dfa_equivalence_rate", "redos_vulnerable_rate"):
+    for k in ("semantic_accuracy", "exact_match", *kind.metric_keys):
         ci = m.get(f"{k}_ci")
         t.add_row(k, f"{m[k]:.4f}", f"{ci[0]:.4f}–{ci[1]:.4f}" if ci else "")
-    t.add_row("dfa_undecided", str(m["dfa_undecided"]), "")
+    for k in kind.count_keys:
+        t.add_row(k, str(m[k]), "")
     for k in ("mean_output_tokens", "p95_output_tokens", "latency_ms_p50", "latency_ms_p95", "tokens_per_s"):
         t.add_row(k, str(m.get(k)), "")
     if m.get("serving_parity"):
@@ -304,8 +333,9 @@ def _print_decision(d: dict) -> None:
 def evaluate(
     domain: Annotated[str, typer.Option(help="Domain name: configs/domains/<domain>.yaml")],
     adapter: Annotated[str, typer.Option(help="An adapter id, 'promoted' or 'base'")] = "promoted",
-    eval_file: Annotated[str | None, typer.Option("--eval-file", help="JSONL: prompt, completion, positives, "
-                                                  "negatives[, topic]; without it: the adapter's held-out set")] = None,
+    eval_file: Annotated[str | None, typer.Option("--eval-file", help="JSONL: prompt, completion, the kind's fields "
+                                                  "(e.g. positives, negatives)[, topic]; without it: the adapter's "
+                                                  "held-out set")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics object M as one JSON line")] = False,
 ) -> None:
     """Score a model on your JSONL (or an adapter on its run's held-out + golden items); prints M."""
@@ -333,7 +363,8 @@ def evaluate(
     if as_json:
         _print_json(m)
     else:
-        _print_metrics(m, f"{m.get('model_ref', adapter)} on {eval_file or 'held-out test items'}")
+        _print_metrics(m, f"{m.get('model_ref', adapter)} on {eval_file or 'held-out test items'}",
+                       get_kind(cfg.task.kind))
 
 
 @app.command()
@@ -483,7 +514,9 @@ def _print_run(s: dict) -> None:
         err.print(f"  adapter {s['adapter']['id']} → [bold]{s['adapter']['status']}[/]")
     cand = (s.get("eval") or {}).get("candidate")
     if cand:
-        err.print(f"  candidate semantic accuracy {cand['semantic_accuracy']:.3f}, compile {cand['compile_rate']:.3f}")
+        kind = _kind_of(s.get("domain"))
+        extra = f", {kind.headline_metric[0]} {_headline(cand, kind)}" if _headline(cand, kind) else ""
+        err.print(f"  candidate semantic accuracy {cand['semantic_accuracy']:.3f}{extra}")
     d = s.get("decision") or s.get("gate")
     if d:
         reasons = ", ".join(d.get("reasons") or []) or "all checks passed"
@@ -517,7 +550,7 @@ def generate(
             _fail(f"run {run_id!r} keeps its config; use `loraforge rerun {run_id} --from generate "
                   "--set teacher.provider=… --set teacher.task_runner=…`")
     elif not domain:
-        _fail("say which domain (--domain regex-python) or which stored run to continue (--run RUN_ID)")
+        _fail(f"say which domain (--domain {DEFAULT_DOMAIN}) or which stored run to continue (--run RUN_ID)")
     if dry_run:
         from flows._common import run_config
         from tasks.generate import estimate_generation
@@ -537,7 +570,7 @@ def generate(
             load_domain(domain, profile.value, checked)
         except ConfigError as e:
             _fail(str(e))
-    _run_stages(as_json, domain=domain or "regex-python", profile=profile.value,
+    _run_stages(as_json, domain=domain or DEFAULT_DOMAIN, profile=profile.value,
                 teacher=teacher.value if teacher else None, run_id=run_id, from_stage="generate",
                 to_stage="generate", overrides=overrides or None)
 

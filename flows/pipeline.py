@@ -30,7 +30,7 @@ from flows.generate import BudgetExhausted, generate_examples
 from flows.promote import gate_and_promote
 from flows.train import run_training_deployment, train_adapter
 from flows.validate import snapshot_dataset, validate_examples
-from schemas.config import DomainName, Profile
+from schemas.config import DEFAULT_DOMAIN, DomainName, Profile
 from schemas.example import content_hash
 from schemas.run import Counts, Home, RunSummary
 from tasks import storage, store
@@ -44,7 +44,7 @@ def new_run_id(domain: str) -> str:
 
 
 @flow(name="distill-to-adapter", log_prints=True)
-def distill_to_adapter(domain: DomainName = "regex-python", profile: Profile = "full",
+def distill_to_adapter(domain: DomainName = DEFAULT_DOMAIN, profile: Profile = "full",
                        teacher: Literal["grammar", "openai"] | None = None, run_id: str | None = None,
                        overrides: dict[str, Any] | None = None, home: str | None = None,
                        parent_run_id: str | None = None, from_stage: Stage = "generate",

@@ -1,10 +1,14 @@
 """Domain configuration: one YAML file per domain under ``configs/domains/``, one section per concern.
 
-A *domain* instantiates a *kind* (``regex``) for one user: dialect, prompt template, topic mix, teacher,
-sizes, training recipe, evaluation and gate thresholds. Every model forbids unknown keys, so a typo fails
+A *domain* instantiates a task *kind* (``task.kind``; tasks/kinds/) for one user: prompt template, topic mix,
+teacher, sizes, training recipe, evaluation and gate thresholds. Every model forbids unknown keys, so a typo fails
 at load time with a message naming the file, the key and what is allowed. ``training.sft``, ``training.lora``
 and ``training.quantization`` are the exception that proves it: they take any argument of TRL's ``SFTConfig``,
 PEFT's ``LoraConfig`` and ``BitsAndBytesConfig``, checked against those classes' own arguments.
+
+The models here hold the generic keys of each section; a kind adds its own keys (a dialect, a house style, its
+gate checks) by subclassing sections in its config model (``Kind.config_model``, a ``DomainConfig`` subclass), and
+``parse_domain`` validates a file with the model of the kind it names, so a file keeps one section per concern.
 
 Profiles (``tiny`` for tests, ``quick`` for a look, ``full`` = the default) are dotted-key overrides in the
 domain's ``profiles:`` section, applied before validation so an override is checked like any other key.
@@ -26,6 +30,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from tasks.kinds import DEFAULT_KIND
+
+DEFAULT_DOMAIN = "regex-python"  # what the CLI and the pipeline run without --domain; the example in messages
 PROFILES = ("tiny", "quick", "full")
 Profile = Literal["tiny", "quick", "full"]
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -47,28 +54,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-DEFAULT_STYLES = {"terse": 0.2, "imperative": 0.18, "question": 0.16, "need": 0.16, "explain": 0.12, "example": 0.18}
-
-
 class TaskConfig(Strict):
-    """What the student learns: the kind, its dialect and the fixed prompt the student sees."""
+    """What the student learns: the kind, the fixed prompt the student sees, and the mix of requests (topics,
+    difficulties, phrasing styles: the names are the kind's teacher's)."""
 
-    kind: Literal["regex"] = "regex"
-    dialect: Literal["python", "re2"] = "python"  # python: stdlib `re`; re2: google-re2 (linear time)
-    match: Literal["full"] = "full"
+    style_names: ClassVar[tuple[str, ...]] = ()  # the styles the kind's teacher honours (empty: any)
+
+    kind: str = DEFAULT_KIND  # tasks/kinds/<kind>/, resolved by tasks.kinds.get_kind
     # Ends on a newline so the prompt is a token-boundary prefix of prompt+completion.
-    prompt_template: str = "regex: {description}\n"
-    topics: dict[str, float] = Field(default_factory=lambda: {"text": 1.0})
+    prompt_template: str = "{description}\n"
+    topics: dict[str, float] = Field(default_factory=dict)
     difficulties: dict[int, float] = Field(default_factory=lambda: {1: 0.3, 2: 0.4, 3: 0.3})
-    # phrasing styles of the teacher's requests (terse, imperative, question, need, explain, example) and weights
-    styles: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
+    # phrasing styles of the teacher's requests and their weights (none: the teacher draws one per request)
+    styles: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("styles")
     @classmethod
     def _known_styles(cls, v: dict) -> dict:
-        unknown = sorted(set(v) - set(DEFAULT_STYLES))
+        unknown = sorted(set(v) - set(cls.style_names)) if cls.style_names else []
         if unknown:
-            raise ValueError(f"unknown style(s) {unknown}; allowed: {', '.join(DEFAULT_STYLES)}")
+            raise ValueError(f"unknown style(s) {unknown}; allowed: {', '.join(cls.style_names)}")
         return v
 
     @field_validator("prompt_template")
@@ -112,8 +117,6 @@ class TeacherConfig(Strict):
     # seconds, so a crash loses at most the requests in flight plus that window, never a whole batch.
     store_every: int = Field(200, gt=0)
     store_interval_s: float = Field(2.0, gt=0)
-    n_positives: int = Field(5, ge=1, le=50)
-    n_negatives: int = Field(5, ge=1, le=50)
     # Structured output: ``json_schema`` (strict schema), ``json_object`` (JSON mode) or ``none`` (plain text,
     # tolerant parse). With ``structured_output_fallback`` a server that rejects response_format gets plain text.
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
@@ -147,26 +150,15 @@ class TeacherConfig(Strict):
 
 
 class ValidationConfig(Strict):
-    """What an example must satisfy to be accepted (checks and reason codes: tasks/validate.py)."""
+    """What an example must satisfy to be accepted (reason codes: tasks/validate.py and the kind's checks)."""
 
-    # terse-output rule: the completion is only the regex; ``strip_and_flag`` removes fences, quotes, slashes,
-    # a "Regex:" preamble or edge blanks instead of rejecting, and the example records that it was normalised
-    terse: Literal["reject", "strip_and_flag"] = "reject"
-    # house style
-    max_regex_length: int = Field(200, gt=0)
-    anchoring: Literal["any", "forbidden", "required"] = "any"  # required = ^…$ around the whole pattern
-    forbid: list[Literal["lookaround", "backreference", "atomic", "capturing_group"]] = Field(default_factory=list)
-    class_spelling: Literal["any", "shorthand", "explicit"] = "any"  # shorthand: \d not [0-9]; explicit: reverse
-    # example strings and description
-    min_positives: int = Field(1, ge=1)
-    min_negatives: int = Field(1, ge=1)
+    # description (the request as a person types it)
     min_description_chars: int = Field(3, ge=1)
     max_description_chars: int = Field(300, gt=0)
-    # time limits (worker processes are killed past them)
+    # per output: the kind's checks run in worker processes that are killed past this
     match_timeout_s: float = Field(2.0, gt=0)
-    redos_timeout_s: float = Field(1.0, gt=0)
     # dedup and decontamination
-    max_per_equivalence_class: int = Field(5, ge=1)  # paraphrases of one regex survive, no regex dominates
+    max_per_equivalence_class: int = Field(5, ge=1)  # paraphrases of one answer survive, no answer dominates
     eval_sets: list[str] = Field(default_factory=list)  # extra JSONL evaluation sets besides configs/golden/
 
     @model_validator(mode="after")
@@ -174,10 +166,6 @@ class ValidationConfig(Strict):
         if self.min_description_chars > self.max_description_chars:
             raise ValueError("min_description_chars must be <= max_description_chars")
         return self
-
-    def style(self) -> dict:
-        """The house-style rules as the matcher worker reads them."""
-        return {"forbid": list(self.forbid), "anchoring": self.anchoring, "class_spelling": self.class_spelling}
 
 
 class DatasetConfig(Strict):
@@ -353,23 +341,22 @@ class EvalConfig(Strict):
     sample_seed: int = 0  # the test sample is the first n_test items in hash(seed, example_id) order
     batch_size: int = Field(64, gt=0)
     max_new_tokens: int = Field(64, gt=0)
-    equivalence_timeout_s: float = Field(0.5, gt=0)  # per item: DFA equivalence with the reference
-    redos_timeout_s: float = Field(1.0, gt=0)  # per output: static ReDoS analysis
     parity_n: int = Field(32, ge=0)  # serving-parity sample: merged vs unmerged adapter outputs
     cache: bool = True  # reuse a model's results on the very same items and settings (base model, champion)
 
 
 class GateConfig(Strict):
-    """When a candidate may replace the champion; every check is reported with its value and threshold."""
+    """When a candidate may replace the champion; every check is reported with its value and threshold.
 
-    min_compile_rate: float = Field(0.9, ge=0, le=1)
+    A kind's gate section (a subclass) adds its own thresholds and the checks that read them: ``candidate_checks``
+    run first (floors on the candidate alone), ``champion_checks`` after the generic champion comparison."""
+
     min_semantic_accuracy: float = Field(0.5, ge=0, le=1)
     # margin the 95 % CI lower bound of (candidate - champion) semantic accuracy must clear
     min_improvement_over_champion: float = Field(0.0, ge=-1, le=1)
     max_topic_regression: float | None = Field(0.05, ge=0, le=1)  # worst per-topic drop vs the champion
     min_topic_n: int = Field(20, ge=1)  # topic slices smaller than this are reported, not gated
     max_mean_output_tokens: float | None = Field(None, gt=0)
-    redos_no_worse_than_champion: bool = True
     max_golden_regression: float | None = Field(0.0, ge=0, le=1)  # golden-set drop vs the champion allowed
     # the golden set (hand-written requests) judges every candidate, champion or not; None turns a check off
     min_golden_semantic_accuracy: float | None = Field(0.5, ge=0, le=1)
@@ -379,6 +366,14 @@ class GateConfig(Strict):
     bootstrap_resamples: int = Field(1000, ge=1000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     bootstrap_seed: int = 0
+
+    def candidate_checks(self, candidate: dict) -> list[dict]:
+        """The kind's checks of the candidate's metrics M alone (tasks/registry.py ``gate_check`` dicts)."""
+        return []
+
+    def champion_checks(self, candidate: dict, champion: dict | None) -> list[dict]:
+        """The kind's comparisons with the champion's M (``gate_skipped`` when there is no champion)."""
+        return []
 
 
 class ServeConfig(Strict):
@@ -422,7 +417,7 @@ class DomainConfig(Strict):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not SLUG.match(v):
-            raise ValueError("must be a slug: lowercase letters, digits and '-' (e.g. regex-python)")
+            raise ValueError(f"must be a slug: lowercase letters, digits and '-' (e.g. {DEFAULT_DOMAIN})")
         return v
 
     @model_validator(mode="after")
@@ -435,7 +430,7 @@ class DomainConfig(Strict):
 def validate_domain_name(domain: str) -> str:
     if not isinstance(domain, str) or not SLUG.match(domain):
         raise ConfigError(
-            f"invalid domain name {domain!r}: use a slug of lowercase letters, digits and '-' (e.g. regex-python)"
+            f"invalid domain name {domain!r}: use a slug of lowercase letters, digits and '-' (e.g. {DEFAULT_DOMAIN})"
         )
     return domain
 
@@ -515,7 +510,7 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"  - {key}: unknown key (check the spelling; see configs/domains/regex-python.yaml)")
+            lines.append(f"  - {key}: unknown key (check the spelling; see configs/domains/{DEFAULT_DOMAIN}.yaml)")
         elif e["type"] == "unknown_library_key":
             ctx = e["ctx"]
             for k in ctx["keys"]:
@@ -528,6 +523,23 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def domain_model(data: dict, source: str = "<dict>") -> type[DomainConfig]:
+    """The config model of the kind a raw mapping names (``task.kind``; the default kind when it names none)."""
+    from tasks.kinds import KindError, get_kind
+
+    task = data.get("task") if isinstance(data, dict) else None
+    name = task.get("kind", DEFAULT_KIND) if isinstance(task, dict) else DEFAULT_KIND
+    try:
+        return get_kind(name).config_model
+    except KindError as e:
+        raise ConfigError(f"invalid domain config {source}:\n  - task.kind: {e}") from None
+
+
+def validate_config(data: dict) -> DomainConfig:
+    """A resolved config (as stored with a run) back into its kind's model; raises ``ValidationError``."""
+    return domain_model(data).model_validate(data)
+
+
 def parse_domain(data: dict, *, source: str = "<dict>", profile: Profile = "full",
                  overrides: dict[str, Any] | None = None) -> DomainConfig:
     """Validate a raw mapping, apply the profile's and the caller's dotted overrides, and re-validate."""
@@ -536,7 +548,7 @@ def parse_domain(data: dict, *, source: str = "<dict>", profile: Profile = "full
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        base = DomainConfig.model_validate(data)
+        base = domain_model(data, source).model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_errors(source, e)) from None
     merged = copy.deepcopy(data)
@@ -545,7 +557,7 @@ def parse_domain(data: dict, *, source: str = "<dict>", profile: Profile = "full
     for key, value in {**student_training_defaults(student), **layers}.items():
         _apply_override(merged, key, value, source)
     try:
-        return DomainConfig.model_validate(merged)
+        return domain_model(merged, f"{source} (profile {profile})").model_validate(merged)
     except ValidationError as e:
         raise ConfigError(_format_errors(f"{source} (profile {profile})", e)) from None
 

@@ -64,8 +64,8 @@ class TeacherCall(BaseModel):
 
 class TeacherOutput(BaseModel):
     """What every teacher answer holds: ``description``, the request as a person would type it. A kind's output
-    model subclasses it with its answer and whatever its checks need (``Kind.output_model``, e.g. the regex
-    kind's ``regex`` + ``positives`` / ``negatives``); its JSON schema is what an OpenAI teacher is asked for."""
+    model (``Kind.output_model``) subclasses it with its answer and whatever its checks need (e.g. example strings
+    the answer must accept and reject); its JSON schema is what an OpenAI teacher is asked for."""
 
     model_config = ConfigDict(extra="ignore")
     description: str = Field(min_length=1)

@@ -18,7 +18,7 @@ from schemas.example import content_hash
 from tasks import storage
 
 SPLITS = ("train", "val", "test")
-# the kind's own values of an example (e.g. a regex's strings) travel in kind_json; a snapshot written before the
+# the kind's own values of an example (e.g. its example strings) travel in kind_json; a snapshot written before the
 # kind seam has them as columns instead, and ``item_rows`` reads both
 COLUMNS = ["example_id", "prompt", "completion", "description", "topic", "kind_json"]
 

@@ -5,13 +5,12 @@ Items come from a deterministic sample of the snapshot's held-out test split, th
 normalised prompt, or an equivalent answer by the kind's ``completion_key``) are excluded and counted in
 ``n_excluded``, never refused.
 
-Scoring is the kind's (``kind.score``: for regex, the time-limited matcher and DFA equivalence with the
-reference; tasks/kinds/regex/scoring.py). The metrics object ``M`` keeps the CLI contract's generic fields
+Scoring is the kind's (``kind.score``, tasks/kinds/<kind>/; it runs untrusted outputs with the same time limits
+as validation). The metrics object ``M`` keeps the CLI contract's generic fields
 (``n``, ``n_excluded``, ``semantic_accuracy`` — the kind's notion of right — with ``semantic_accuracy_ci``,
 ``exact_match``, ``mean_output_tokens``, ``latency_ms_p50``, ``latency_ms_p95``, ``by_topic``) and adds p95
 output tokens, tokens/s and the serving-parity check (merged vs unmerged adapter on a sample); the kind's own
-figures sit beside them (``kind.metrics``: for regex ``compile_rate``, ``redos_vulnerable_rate``, DFA
-equivalence).
+figures sit beside them (``kind.metrics``, e.g. a compile rate).
 
 Bench: ``python bench/evaluate_throughput.py`` (1,000 items on the tiny CPU student).
 """
@@ -91,7 +90,7 @@ def sample_items(rows: list[dict], n: int, seed: int) -> list[dict]:
 
 def training_keys(train_rows: list[dict], kind: Kind) -> tuple[set[str], set[str]]:
     """What an evaluation item must not share with training data: normalised prompts and the kind's answer keys
-    (for regex: languages, by canonical spelling)."""
+    (equal keys: equivalent answers, e.g. by a canonical spelling)."""
     return ({prompt_key(r["prompt"]) for r in train_rows}, {kind.completion_key(r["completion"]) for r in train_rows})
 
 

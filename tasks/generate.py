@@ -33,14 +33,19 @@ def make_teacher(cfg: DomainConfig, api_key: str | None = None):
 
 def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
     """Deterministic specs for the domain's ``dataset.n_requests`` requests (same config → same specs)."""
+    if not cfg.task.topics:
+        raise ValueError(f"domain {cfg.name!r}: task.topics is empty; name the topics to draw requests from")
     rng = random.Random(content_hash("plan", cfg.name, cfg.seed))
     topics, t_weights = zip(*sorted(cfg.task.topics.items()), strict=True)
     diffs, d_weights = zip(*sorted(cfg.task.difficulties.items()), strict=True)
     n = cfg.dataset.n_requests
     chosen_topics = rng.choices(topics, weights=t_weights, k=n)
     chosen_diffs = rng.choices(diffs, weights=d_weights, k=n)
-    styles, s_weights = zip(*sorted(cfg.task.styles.items()), strict=True)  # own stream: topics stay as they were
-    chosen_styles = random.Random(content_hash("styles", cfg.name, cfg.seed)).choices(styles, weights=s_weights, k=n)
+    chosen_styles: list[str | None] = [None] * n  # no styles named: the teacher draws one per request
+    if cfg.task.styles:  # own stream: topics stay as they were
+        styles, s_weights = zip(*sorted(cfg.task.styles.items()), strict=True)
+        chosen_styles = random.Random(content_hash("styles", cfg.name, cfg.seed)).choices(styles, weights=s_weights,
+                                                                                          k=n)
     return [
         RequestSpec(index=i, seed=int(content_hash("seed", cfg.seed, i), 16) % 2**31,
                     topic=chosen_topics[i], difficulty=chosen_diffs[i], style=chosen_styles[i])

@@ -1,6 +1,7 @@
 """The adapter registry: the gate's decision, promotion, rollback and the stable pointer.
 
-``decide`` checks the candidate's metrics against the domain's ``gate:`` policy and, when a champion exists,
+``decide`` checks the candidate's metrics against the domain's ``gate:`` policy (the generic checks, and the
+kind's own from its gate section: ``GateConfig.candidate_checks`` / ``champion_checks``) and, when a champion exists,
 compares the two on the very same items with a seeded **paired bootstrap** of the per-item difference
 (candidate − champion): the candidate is better only when the CI's lower bound clears the configured margin,
 otherwise the decision says "no significant improvement". The hand-written golden set judges every candidate,
@@ -70,14 +71,16 @@ def paired_bootstrap(candidate: list[int], champion: list[int], *, resamples: in
             "resamples": resamples, "confidence": confidence, "seed": seed}
 
 
-def _check(name: str, value, threshold, passed: bool, reason: str | None = None, **extra) -> dict:
+def gate_check(name: str, value, threshold, passed: bool, reason: str | None = None, **extra) -> dict:
+    """One check of a gate decision (generic or a kind's): its value, threshold, verdict and, failed, why."""
     c = {"name": name, "value": value, "threshold": threshold, "passed": bool(passed), **extra}
     if not passed:
         c["reason"] = reason or f"{name}: {value} vs threshold {threshold}"
     return c
 
 
-def _skipped(name: str, threshold, note: str) -> dict:
+def gate_skipped(name: str, threshold, note: str) -> dict:
+    """A check that does not apply (no champion, no golden set), reported as passed with the note."""
     return {"name": name, "value": None, "threshold": threshold, "passed": True, "skipped": note}
 
 
@@ -106,17 +109,17 @@ def _golden_checks(candidate: dict, gate: GateConfig, golden_pairs: tuple[list[i
     if gate.min_golden_semantic_accuracy is not None:
         t = gate.min_golden_semantic_accuracy
         if not n:
-            checks.append(_check("min_golden_semantic_accuracy", None, t, False,
+            checks.append(gate_check("min_golden_semantic_accuracy", None, t, False,
                                  f"min_golden_semantic_accuracy: {none}"))
         else:
             acc = cg["semantic_accuracy"]
-            checks.append(_check("min_golden_semantic_accuracy", acc, t, acc >= t,
+            checks.append(gate_check("min_golden_semantic_accuracy", acc, t, acc >= t,
                                  f"golden set: semantic accuracy {acc:.4f} on {n} hand-written items < {t}", n=n))
     boot = None
     if gate.min_golden_improvement_over_base is not None:
         margin = gate.min_golden_improvement_over_base
         if not n:
-            checks.append(_check("golden_improvement_over_base", None, margin, False,
+            checks.append(gate_check("golden_improvement_over_base", None, margin, False,
                                  f"golden_improvement_over_base: {none}"))
         else:
             if golden_pairs is None:
@@ -125,7 +128,7 @@ def _golden_checks(candidate: dict, gate: GateConfig, golden_pairs: tuple[list[i
                                     seed=gate.bootstrap_seed)
             lo, hi = boot["ci"]
             base_acc = (base_golden or {}).get("semantic_accuracy")
-            checks.append(_check(
+            checks.append(gate_check(
                 "golden_improvement_over_base", lo, margin, boot["n"] > 0 and lo > margin,
                 f"does not beat the base model on the golden set: candidate − base {boot['delta']:+.4f},"
                 f" {round(gate.confidence * 100)} % CI [{lo:+.4f}, {hi:+.4f}] over {boot['n']} paired items;"
@@ -145,17 +148,16 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
     (``base_golden``: the base model's golden M, for the report). Checks that need a champion are reported as
     skipped when there is none; the golden checks never are."""
     checks = [
-        _check("min_compile_rate", candidate["compile_rate"], gate.min_compile_rate,
-               candidate["compile_rate"] >= gate.min_compile_rate),
-        _check("min_semantic_accuracy", candidate["semantic_accuracy"], gate.min_semantic_accuracy,
+        *gate.candidate_checks(candidate),  # the kind's floors (its gate section's own keys)
+        gate_check("min_semantic_accuracy", candidate["semantic_accuracy"], gate.min_semantic_accuracy,
                candidate["semantic_accuracy"] >= gate.min_semantic_accuracy),
     ]
     if gate.max_mean_output_tokens is not None:
-        checks.append(_check("max_mean_output_tokens", candidate["mean_output_tokens"], gate.max_mean_output_tokens,
+        checks.append(gate_check("max_mean_output_tokens", candidate["mean_output_tokens"], gate.max_mean_output_tokens,
                              candidate["mean_output_tokens"] <= gate.max_mean_output_tokens))
     parity = candidate.get("serving_parity")
     if gate.min_serving_parity is not None and parity:
-        checks.append(_check("min_serving_parity", parity["rate"], gate.min_serving_parity,
+        checks.append(gate_check("min_serving_parity", parity["rate"], gate.min_serving_parity,
                              parity["rate"] >= gate.min_serving_parity,
                              f"serving parity: merged and unmerged adapter agree on {parity['agree']}/{parity['n']}"
                              f" outputs (< {gate.min_serving_parity}) on the {parity.get('base') or 'unrecorded'}"
@@ -163,7 +165,7 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
     boot = None
     margin = gate.min_improvement_over_champion
     if champion is None:
-        checks.append(_skipped("significant_improvement_over_champion", margin, "no champion: empty slot"))
+        checks.append(gate_skipped("significant_improvement_over_champion", margin, "no champion: empty slot"))
     else:
         if pairs is None:
             raise ValueError("a champion comparison needs the per-item pairs (candidate, champion)")
@@ -171,7 +173,7 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
                                 seed=gate.bootstrap_seed)
         lo, hi = boot["ci"]
         pct = round(gate.confidence * 100)
-        checks.append(_check(
+        checks.append(gate_check(
             "significant_improvement_over_champion", lo, margin, lo > margin,
             f"no significant improvement: candidate − champion {boot['delta']:+.4f}, {pct} % CI [{lo:+.4f}, {hi:+.4f}]"
             f" over {boot['n']} paired items; the lower bound must clear {margin:+.4f}",
@@ -179,29 +181,23 @@ def decide(candidate: dict, champion: dict | None, gate: GateConfig, *,
     if gate.max_topic_regression is not None:
         floor = -gate.max_topic_regression or 0.0  # "or 0.0": no "-0.0" in reports
         if champion is None:
-            checks.append(_skipped("max_topic_regression", floor, "no champion"))
+            checks.append(gate_skipped("max_topic_regression", floor, "no champion"))
         else:
             topic, worst = _worst_topic(candidate, champion, gate.min_topic_n)
             why = (f"topic {topic!r} regressed by {worst:+.4f} vs the champion (allowed {floor:+.4f})"
                    if worst is not None else None)
-            checks.append(_check("max_topic_regression", worst, floor, worst is None or worst >= floor, why,
+            checks.append(gate_check("max_topic_regression", worst, floor, worst is None or worst >= floor, why,
                                  topic=topic))
-    if gate.redos_no_worse_than_champion:
-        if champion is None:
-            checks.append(_skipped("redos_no_worse_than_champion", None, "no champion"))
-        else:
-            checks.append(_check("redos_no_worse_than_champion", candidate["redos_vulnerable_rate"],
-                                 champion["redos_vulnerable_rate"],
-                                 candidate["redos_vulnerable_rate"] <= champion["redos_vulnerable_rate"]))
+    checks += gate.champion_checks(candidate, champion)  # the kind's comparisons with the champion
     if gate.max_golden_regression is not None:
         floor = -gate.max_golden_regression or 0.0
         cg, hg = candidate.get("golden"), (champion or {}).get("golden")
         if champion is None or not cg or not hg or not cg["n"] or not hg["n"]:
-            checks.append(_skipped("golden_no_regression", floor,
+            checks.append(gate_skipped("golden_no_regression", floor,
                                    "no champion" if champion is None else "no golden set"))
         else:
             delta = round(cg["semantic_accuracy"] - hg["semantic_accuracy"], 4)
-            checks.append(_check("golden_no_regression", delta, floor, delta >= floor,
+            checks.append(gate_check("golden_no_regression", delta, floor, delta >= floor,
                                  f"golden set regressed: {cg['semantic_accuracy']:.4f} vs the champion's"
                                  f" {hg['semantic_accuracy']:.4f} on {cg['n']} items"))
     golden, golden_boot = _golden_checks(candidate, gate, golden_pairs, base_golden)

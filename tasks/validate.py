@@ -4,9 +4,8 @@ Checks, in order; every failure is a reason code (``reason_codes(kind)``), nothi
 
 1. shape — ``malformed_output`` (not JSON / not the kind's output model; a user file adds ``not_utf8``,
    ``empty_completion``)
-2. the kind's checks (``kind.check``, its ``check_reasons``): for regex the terse-output rule, compile in the
-   dialect, house style, the ReDoS guard, the positive/negative strings and their minimum counts
-   (tasks/kinds/regex/checks.py)
+2. the kind's checks (``kind.check``, its ``check_reasons``, tasks/kinds/<kind>/): e.g. the answer alone, that
+   it parses, its house style, that it is safe to run, that it accepts and rejects its example strings
 3. description sanity — ``description_length``
 4. exact dedup on the normalised prompt — ``duplicate_prompt`` (first occurrence wins)
 5. semantic dedup — ``equivalence_cap``: at most ``max_per_equivalence_class`` examples per class of equivalent

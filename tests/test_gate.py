@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.config import GateConfig
+from tasks.kinds.regex.config import RegexGate
 from tasks.registry import decide as registry_decide
 from tasks.registry import paired_bootstrap
 
@@ -23,8 +24,8 @@ def scores(k: int, n: int) -> list[int]:
     return [1] * k + [0] * (n - k)
 
 
-GATE = GateConfig(min_compile_rate=0.9, min_semantic_accuracy=0.5, max_mean_output_tokens=60,
-                  min_golden_semantic_accuracy=0.5, min_golden_improvement_over_base=0.1)
+GATE = RegexGate(min_compile_rate=0.9, min_semantic_accuracy=0.5, max_mean_output_tokens=60,
+                 min_golden_semantic_accuracy=0.5, min_golden_improvement_over_base=0.1)
 GOLDEN_WIN = (scores(70, 100), scores(5, 100))  # golden set: candidate 0.70, base model 0.05 on the same items
 
 

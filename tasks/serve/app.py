@@ -8,7 +8,8 @@
   the adapter that answered;
 - errors in the OpenAI shape ``{"error": {"message", "type", "code", "param"}}``;
 - ``GET /healthz``, ``GET /metrics`` (Prometheus), ``GET /`` (playground), ``POST /api/test`` (its test panel:
-  strings checked on the server with the domain's dialect and the kind's time-limited matcher).
+  the answer tried on the given strings on the server, by the domain's kind: ``{"ok", "summary", "results":
+  [{"string", "verdict", "good"}]}`` plus the kind's own fields).
 """
 
 from __future__ import annotations

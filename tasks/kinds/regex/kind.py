@@ -35,6 +35,12 @@ class RegexKind(Kind):
     headline_metric = ("compile", "compile_rate")
     mock_faults = teacher.MOCK_FAULTS
 
+    @property
+    def config_model(self):
+        from tasks.kinds.regex.config import RegexDomainConfig
+
+        return RegexDomainConfig
+
     # -- teachers ----------------------------------------------------------------------------------------------
     @property
     def output_model(self):
