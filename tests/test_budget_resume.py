@@ -3,14 +3,8 @@ and for answers that carry no ``usage`` (real client, loopback mock teacher)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
-from reliability.helpers import REPO, cli, cli_env, configs_copy, last_json, write_domain
+from reliability.helpers import cli, cli_env, configs_copy, kill_cli_after, last_json, write_domain
 
 from schemas.config import TeacherConfig, load_domain
 from schemas.example import RequestSpec
@@ -98,18 +92,9 @@ def test_a_cap_holds_for_the_run_across_a_kill_and_two_resumes(tmp_path, monkeyp
         hashes = [r.request_hash for r in plan_requests(load_domain(DOMAIN, "tiny"))]
 
         # 1. a new run, killed (-9) once about half the cap was asked for
-        log_path = tmp_path / "killed.log"
-        with log_path.open("wb") as log_f:
-            proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "generate", "--domain", DOMAIN, "--profile",
-                                     "tiny", "--json"], cwd=REPO, env=env, stdout=log_f, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
         half = int(0.2 * n)  # a little past cap / 2 = 0.15 × the estimate: answers are stored a few at a time
-        deadline = time.monotonic() + 600
-        while srv.requests_received < half and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run ended before the kill: " + log_path.read_text()[-2000:]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+        kill_cli_after(["generate", "--domain", DOMAIN, "--profile", "tiny", "--json"], env, srv, half,
+                       tmp_path / "killed.log")
         run_id = next(r["run_id"] for r in store.list_runs(home.db))
         spent_at_kill = sum(v["cost_usd"] for v in store.teacher_calls_summary(home.db, hashes).values())
         assert 0 < spent_at_kill < cap

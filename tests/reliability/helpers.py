@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -29,6 +31,22 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
 def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
                           cwd=cwd or REPO, timeout=timeout)
+
+
+def kill_cli_after(args: list[str], env: dict[str, str], server, n_requests: int, log_path: Path) -> None:
+    """Start ``loraforge ARGS`` in its own process group and kill -9 the group once ``server`` has received
+    ``n_requests``. Output goes to ``log_path``, not a pipe nobody reads while we wait (a full pipe would stall
+    the run before the kill); a run that ends before the kill fails the test with its log."""
+    with log_path.open("wb") as log_f:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, stdout=log_f,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while server.requests_received < n_requests and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before the kill: " + log_path.read_text()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
 
 
 def last_json(stdout: str) -> dict:

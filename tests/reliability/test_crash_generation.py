@@ -4,15 +4,10 @@ duplicates nothing and builds the same dataset as an uninterrupted run with the 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from reliability.helpers import REPO, cli, cli_env, configs_copy, last_json, write_domain
+from reliability.helpers import cli, cli_env, configs_copy, kill_cli_after, last_json, write_domain
 from schemas.run import Home
 from tasks import store
 from tasks.doctor import check_home
@@ -61,19 +56,8 @@ def test_kill_9_mid_generation_then_rerun_resends_nothing_stored_and_rebuilds_th
         home = Home.from_env(env["LORAFORGE_HOME"])
 
         # 1. start the whole pipeline in its own process group and kill -9 the group mid-generation
-        # output to a file, not a pipe nobody reads while we wait: a full pipe would stall the run before the kill
-        log_path = tmp_path / "killed-run.log"
-        with log_path.open("wb") as log_f:
-            proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--domain", DOMAIN, "--profile",
-                                     "tiny", "--json"], cwd=REPO, env=env, stdout=log_f, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        deadline = time.monotonic() + 600
-        while server.requests_received < KILL_AFTER and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, "the pipeline ended before the kill: " + log_path.read_text()[-2000:]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL
+        kill_cli_after(["run", "--domain", DOMAIN, "--profile", "tiny", "--json"], env, server, KILL_AFTER,
+                       tmp_path / "killed-run.log")
         received_before, delivered_before = dict(server.received), dict(server.delivered)
 
         stored = _stored_ok_keys(home)
