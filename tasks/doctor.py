@@ -107,7 +107,7 @@ def check_home(home: Home | None = None) -> dict:
         return {"ok": True, "checks": [_check("database", True, f"no database at {db} yet (nothing to check)")]}
     try:
         counts = store.doctor_table_counts(db)
-    except store.StoreBusyError as e:
+    except (store.StoreBusyError, store.StoreVersionError) as e:  # busy, or written by a newer loraforge
         return {"ok": False, "checks": [_check("database", False, str(e))]}
     except duckdb.Error as e:
         return {"ok": False, "checks": [_check("database", False, f"{db} cannot be read: {type(e).__name__}: {e}")]}

@@ -271,3 +271,19 @@ def test_a_read_inside_this_process_s_write_connection_reads_through_it(home):
     with store.connect(home.db) as con:
         con.execute("UPDATE runs SET status = 'completed' WHERE run_id = 'r1'")
         assert store.get_run(home.db, "r1")["status"] == "completed"
+
+
+def test_a_database_from_a_newer_loraforge_is_refused_with_the_versions_named_and_doctor_says_so(home):
+    import duckdb
+
+    from tasks.doctor import check_home
+
+    store.init_db(home.db)
+    newer = len(store.MIGRATIONS) + 1
+    with duckdb.connect(str(home.db)) as con:
+        con.execute("INSERT INTO schema_version SELECT ?, * EXCLUDE (version) FROM schema_version LIMIT 1", [newer])
+    with pytest.raises(store.StoreVersionError, match=f"schema version {newer}"):
+        store.list_runs(home.db)
+    report = check_home(home)
+    assert not report["ok"] and [c["name"] for c in report["checks"]] == ["database"]
+    assert f"schema version {newer}" in report["checks"][0]["detail"]
