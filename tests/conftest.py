@@ -33,9 +33,8 @@ def home(tmp_path, monkeypatch):
 def prefect_harness():
     """One Prefect test harness (temporary database, loopback API) for every flow test of the session, and for the
     CLI subprocesses those tests start."""
-    from prefect.testing.utilities import prefect_test_harness
-
     from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         # CLI subprocesses started while the harness runs (tests copy os.environ) use this server too, instead of
