@@ -1,7 +1,9 @@
 """The sql kind: a request in plain language -> one read-only DuckDB query over a domain's schema, judged by execution.
 
-A domain names a schema (DDL) and a data-generation spec in ``configs/sql/`` (``shop.sql`` / ``shop.yaml`` for
+``KIND`` (tasks/kinds/sql/kind.py) is what the registry hands out. A domain names a schema (DDL) and a
+data-generation spec in ``configs/sql/`` (``task.ddl`` / ``task.data``: ``shop.sql`` / ``shop.yaml`` for
 ``sql-shop``); the golden set is ``configs/golden/sql-shop.jsonl`` (``prompt``, ``completion`` = SQL, ``topic``).
+The package's modules, by concern:
 
 - ``data``: the spec read (``load_spec``) and database instances built from it, one per seed (``build_instance``,
   ``build_instances``, ``DEFAULT_SEEDS``);
@@ -12,31 +14,33 @@ A domain names a schema (DDL) and a data-generation spec in ``configs/sql/`` (``
   extension loading, memory/thread/time/row limits, read-only transaction always rolled back);
 - ``score``: execution accuracy as Spider's test-suite evaluation defines it (bags, order only under a top-level
   ``ORDER BY``, every instance must agree) and the result signature for semantic dedup;
-- ``grammar`` (with ``lexicon`` and ``phrasing``): the offline teacher, questions in several styles across nine
-  topics with reference queries.
+- ``grammar`` (with ``lexicon``, ``phrasing`` and ``templates_*``): the offline teacher, questions in several
+  styles across nine topics with reference queries;
+- the seam's side: ``config`` (its keys in the domain file and its gate checks), ``database`` (a domain's
+  sandboxes, built once per process), ``checks`` (validation, dedup, decontamination), ``scoring``
+  (evaluation), ``teacher`` (output schema, LLM prompt, mock answers, tokenizer text), ``serve`` (the server's
+  answer and test panel), ``kind`` (``SqlKind``).
 
-The functions here are plain (no Prefect, no loraforge store): the kind seam calls them.
+This ``__init__`` imports nothing until a name is asked for (``from tasks.kinds.sql import check_sql`` still
+works): resolving the kind should not cost more than the kind needs.
 """
 
-from tasks.kinds.sql.data import DEFAULT_SEEDS, DataSpec, Instance, build_instance, build_instances, load_spec
-from tasks.kinds.sql.grammar import STYLES, TOPICS, SqlItem, generate_item, generate_items
-from tasks.kinds.sql.parse import ordered, sql_key
-from tasks.kinds.sql.sandbox import READ_ONLY_REASONS, REASONS, RunResult, Sandbox, check_sql, run_sql
-from tasks.kinds.sql.score import (
-    Outcome,
-    Reference,
-    execution_match,
-    query_signature,
-    reference,
-    result_signature,
-    same_result,
-    score,
-)
+from importlib import import_module
 
-KIND = "sql"
-VALIDATOR_VERSION = "sql-v1"
+_NAMES = {
+    "data": ("DEFAULT_SEEDS", "DataSpec", "Instance", "build_instance", "build_instances", "load_spec"),
+    "grammar": ("STYLES", "TOPICS", "SqlItem", "generate_item", "generate_items"),
+    "parse": ("ordered", "sql_key"),
+    "sandbox": ("READ_ONLY_REASONS", "REASONS", "RunResult", "Sandbox", "check_sql", "run_sql"),
+    "score": ("Outcome", "Reference", "execution_match", "query_signature", "reference", "result_signature",
+              "same_result"),  # not ``score``: the name of the submodule too
+    "kind": ("KIND", "VALIDATOR_VERSION"),
+}
+_WHERE = {name: module for module, names in _NAMES.items() for name in names}
+__all__ = sorted(_WHERE)
 
-__all__ = ["DEFAULT_SEEDS", "KIND", "READ_ONLY_REASONS", "REASONS", "STYLES", "TOPICS", "VALIDATOR_VERSION", "DataSpec",
-           "Instance", "Outcome", "Reference", "RunResult", "Sandbox", "SqlItem", "build_instance", "build_instances",
-           "check_sql", "execution_match", "generate_item", "generate_items", "load_spec", "ordered", "query_signature",
-           "reference", "result_signature", "run_sql", "same_result", "score", "sql_key"]
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"tasks.kinds.sql.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
