@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,6 +128,30 @@ def pct(values: list[float], q: float) -> float | None:
         return None
     v = sorted(values)
     return round(v[min(len(v) - 1, int(q * len(v)))], 1)
+
+
+def histogram(metrics_text: str, name: str) -> dict:
+    """A Prometheus histogram from /metrics text: count, mean and p50/p95 interpolated within the buckets (the
+    values a bucket holds are taken as spread evenly over it); times in ms for a ``*_seconds`` histogram."""
+    scale = 1000 if name.endswith("_seconds") else 1
+    unit = "_ms" if scale == 1000 else ""
+    cum = sorted((float(le), float(v)) for le, v in
+                 re.findall(rf'^{name}_bucket\{{le="([^"]+)"\}} (\S+)$', metrics_text, re.M) if le != "+Inf")
+    count = float((re.search(rf"^{name}_count (\S+)$", metrics_text, re.M) or [0, 0])[1])
+    total = float((re.search(rf"^{name}_sum (\S+)$", metrics_text, re.M) or [0, 0])[1])
+
+    def quantile(q: float) -> float | None:
+        lo_edge, lo_n = 0.0, 0.0
+        for edge, n in cum:
+            if n >= q * count and n > lo_n:
+                return round((lo_edge + (edge - lo_edge) * (q * count - lo_n) / (n - lo_n)) * scale, 1)
+            lo_edge, lo_n = edge, n
+        return None  # beyond the last finite bucket
+
+    if not count:
+        return {"count": 0, f"mean{unit}": None, f"p50{unit}": None, f"p95{unit}": None}
+    return {"count": int(count), f"mean{unit}": round(total / count * scale, 2 if not unit else 1),
+            f"p50{unit}": quantile(0.5), f"p95{unit}": quantile(0.95)}
 
 
 def dumps(obj) -> str:

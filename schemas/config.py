@@ -392,6 +392,9 @@ class ServeConfig(Strict):
     cpu_threads: int = Field(1, ge=1)  # torch threads on CPU: one is fastest for small batches on a busy machine
     # former champions kept attached (least recently used first out): a rollback or re-promotion is a route switch
     keep_warm_adapters: int = Field(2, ge=0)
+    # per domain: its newest complete candidates (adapters/<domain>/<id>/ with metrics.json, same base) are attached
+    # before any promotion, so promoting one is a route switch with no load on the swap's path
+    preload_candidates: int = Field(1, ge=0)
     cors_origins: list[str] = Field(default_factory=list)  # none: no CORS headers at all
     vllm_url: str | None = None  # a running vLLM (--enable-lora): promotion/rollback register adapters with it
     vllm_api_key_env: str = "VLLM_API_KEY"

@@ -32,8 +32,10 @@ CLI = [sys.executable, "-m", "flows.cli"]
 REQUEST = "a US zip code with an optional four digit suffix"
 
 
-def make_adapter(home, domain: str, adapter_id: str, base: str, seed: int, *, modules_to_save=True) -> dict:
-    """A LoRA adapter on ``base`` with seeded non-zero weights, saved and recorded as the pipeline records one."""
+def make_adapter(home, domain: str, adapter_id: str, base: str, seed: int, *, modules_to_save=True,
+                 manifest_base: str | None = None) -> dict:
+    """A LoRA adapter on ``base`` with seeded non-zero weights, saved and recorded as the pipeline records one
+    (``metrics.json`` last, as training writes it; ``manifest_base`` names another base in it)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -47,7 +49,8 @@ def make_adapter(home, domain: str, adapter_id: str, base: str, seed: int, *, mo
     path = home.adapters / domain / adapter_id
     get_peft_model(model, cfg).save_pretrained(path)
     AutoTokenizer.from_pretrained(base).save_pretrained(path)
-    (path / "metrics.json").write_text(json.dumps({"domain": domain, "base_model": base, "quantized_4bit": False}))
+    manifest = {"domain": domain, "base_model": manifest_base or base, "quantized_4bit": False}
+    (path / "metrics.json").write_text(json.dumps(manifest))
     store.init_db(home.db)
     row = {"adapter_id": adapter_id, "domain": domain, "run_id": None, "dataset_id": None, "base_model": base,
            "path": str(path), "status": "candidate"}
@@ -257,20 +260,27 @@ def test_ask_in_process_and_through_the_server(served, client):
         assert got["adapter_id"] == "ad-py-one" and got["output"] == want and got["request"] == REQUEST, extra
 
 
+def wait_for(client, adapter: str) -> None:
+    """Until regex-python answers with ``adapter``."""
+    deadline = time.monotonic() + 120
+    while client.completions.create(model="regex-python", prompt=REQUEST, max_tokens=2).system_fingerprint != adapter:
+        assert time.monotonic() < deadline, f"{adapter} never answered"
+        time.sleep(0.1)
+
+
+def metric(url: str, name: str, **labels) -> float:
+    """One sample of /metrics (labels in the order the metric declares them); 0 when the series does not exist."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    m = re.search(rf"^{re.escape(name)}\{{{re.escape(want)}\}} (\S+)$", httpx.get(url + "/metrics").text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
 def test_hot_swap_on_promotion_and_rollback(served, client):
     from tasks import registry
 
     home = served["home"]
-
-    def wait_for(adapter: str) -> None:
-        deadline = time.monotonic() + 120
-        while client.completions.create(model="regex-python", prompt=REQUEST,
-                                        max_tokens=2).system_fingerprint != adapter:
-            assert time.monotonic() < deadline, f"{adapter} never answered"
-            time.sleep(0.1)
-
     promote(home, served["py2"])
-    wait_for("ad-py-two")
+    wait_for(client, "ad-py-two")
     models = {m.id for m in client.models.list().data}
     assert "regex-python@ad-py-two" in models and "regex-python@ad-py-one" not in models
     import openai
@@ -278,7 +288,7 @@ def test_hot_swap_on_promotion_and_rollback(served, client):
     with pytest.raises(openai.NotFoundError):  # the old version was unloaded, not answered under a stale name
         client.completions.create(model="regex-python@ad-py-one", prompt=REQUEST, max_tokens=2)
     registry.rollback(home.db, home.adapters, "regex-python")
-    wait_for("ad-py-one")
+    wait_for(client, "ad-py-one")
     assert httpx.get(served["url"] + "/healthz").json()["swaps"] >= 2
     assert 'loraforge_adapter_swaps_total{domain="regex-python"}' in httpx.get(served["url"] + "/metrics").text
 
@@ -292,7 +302,7 @@ def test_an_adapter_trained_on_another_base_is_refused_and_the_champion_keeps_an
     cfg = json.loads((other_base / "config.json").read_text())
     (other_base / "config.json").write_text(json.dumps({**cfg, "rms_norm_eps": 1e-6}))
     path = home.adapters / "regex-python" / "ad-py-elsewhere"
-    shutil.copytree(served["py2"]["path"], path)
+    shutil.copytree(served["py2"]["path"], path, ignore=shutil.ignore_patterns("metrics.json"))  # complete below
     (path / "metrics.json").write_text(json.dumps({"domain": "regex-python", "base_model": str(other_base)}))
     row = {**served["py2"], "adapter_id": "ad-py-elsewhere", "path": str(path), "base_model": str(other_base)}
     store.record_adapter(home.db, row)
@@ -309,6 +319,48 @@ def test_an_adapter_trained_on_another_base_is_refused_and_the_champion_keeps_an
     while httpx.get(served["url"] + "/healthz").json()["domains"]["regex-python"]["refused"]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_candidate_written_while_serving_is_preloaded_and_its_promotion_loads_nothing(served, client, tmp_path):
+    """The gate's promotion of a fresh candidate is a route switch: the server attaches the candidate when its
+    directory is complete (not served under any name before its promotion), passes over one trained on another
+    base, and the promotion loads nothing on the swap's path."""
+    import openai
+
+    from tasks import registry
+
+    home, url = served["home"], served["url"]
+
+    def log_text() -> str:
+        return (home.root / "serve.log").read_text()
+
+    other_base = tmp_path / "other-base"
+    shutil.copytree(served["base"], other_base)
+    make_adapter(home, "regex-python", "ad-py-foreign", served["base"], 5, manifest_base=str(other_base))
+    deadline = time.monotonic() + 60
+    while "candidate ad-py-foreign not preloaded" not in log_text():
+        assert time.monotonic() < deadline, "the watcher never looked at the candidate on another base"
+        time.sleep(0.1)
+    swap_loads = metric(url, "loraforge_adapter_loads_total", domain="regex-python", when="swap")
+    preloads = metric(url, "loraforge_adapter_loads_total", domain="regex-python", when="preload")
+    three = make_adapter(home, "regex-python", "ad-py-three", served["base"], 6)
+    deadline = time.monotonic() + 60
+    while not metric(url, "loraforge_adapters_attached", adapter_id="ad-py-three", role="candidate"):
+        assert time.monotonic() < deadline, "the candidate written while serving was never preloaded"
+        time.sleep(0.1)
+    assert metric(url, "loraforge_adapter_loads_total", domain="regex-python", when="preload") == preloads + 1
+    assert not metric(url, "loraforge_adapters_attached", adapter_id="ad-py-foreign", role="candidate")
+    with pytest.raises(openai.NotFoundError):  # attached, but nobody's route until it is promoted
+        client.completions.create(model="regex-python@ad-py-three", prompt=REQUEST, max_tokens=2)
+
+    promote(home, three)
+    wait_for(client, "ad-py-three")
+    assert metric(url, "loraforge_adapter_loads_total", domain="regex-python", when="swap") == swap_loads
+    assert re.search(r"regex-python → ad-py-three \(\d+ ms, already attached\)", log_text()), log_text()[-2000:]
+    assert metric(url, "loraforge_adapters_attached", adapter_id="ad-py-three", role="champion") == 1
+    registry.rollback(home.db, home.adapters, "regex-python")  # the module's champion again, for the tests below
+    wait_for(client, "ad-py-one")
+    assert metric(url, "loraforge_adapter_loads_total", domain="regex-python", when="swap") == swap_loads
 
 
 def chromium() -> str | None:

@@ -1,5 +1,6 @@
 """The request batcher: concurrent requests are gathered for ``window_ms`` and answered by one batched ``generate``
-with mixed adapters, on one worker thread that also carries out registry swaps between batches.
+with mixed adapters, on one worker thread that also carries out registry changes between batches (swaps, candidate
+preloads) and deletes the adapters nothing keeps attached after a batch, off the swap's path.
 
 Requests come from the event loop (``submit``) and results go back to it with ``call_soon_threadsafe``; a full
 queue is refused at once (the HTTP layer answers 429 + Retry-After). Routes are resolved when a batch is formed,
@@ -41,10 +42,20 @@ class Metrics:
         self.batch_size = Histogram("loraforge_batch_size", "Requests per batched generate",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.queue_depth = Gauge("loraforge_queue_depth", "Requests waiting for a batch", registry=r)
-        self.swaps = Counter("loraforge_adapter_swaps", "Champion changes applied (load new, switch, unload old)",
+        self.swaps = Counter("loraforge_adapter_swaps", "Champion changes applied (switch; a load first if cold)",
                              ["domain"], registry=r)
-        self.swap_seconds = Histogram("loraforge_adapter_swap_seconds", "Adapter load + switch time",
-                                      buckets=(.01, .025, .05, .1, .2, .5, 1, 2, 5), registry=r)
+        self.swap_seconds = Histogram("loraforge_adapter_swap_seconds", "Adapter load (cold swaps only) + switch time",
+                                      buckets=(.001, .005, .01, .025, .05, .1, .2, .5, 1, 2, 5), registry=r)
+        self.adapter_loads = Counter("loraforge_adapter_loads", "Adapters loaded, by when: start (a champion at "
+                                     "start-up), preload (a candidate before its promotion) or swap (on a swap's path)",
+                                     ["domain", "when"], registry=r)
+        self.attached = Gauge("loraforge_adapters_attached", "Adapters attached, by role: champion, candidate "
+                              "(preloaded) or former (a replaced champion kept warm)", ["adapter_id", "role"],
+                              registry=r)
+        self.batch_seconds = Histogram("loraforge_batch_seconds", "Batched generate time (a swap waits for the batch "
+                                       "in flight, then for the first batch of the new adapter)",
+                                       buckets=(.01, .02, .03, .05, .075, .1, .125, .15, .2, .25, .3, .4, .5, .75, 1,
+                                                2, 5), registry=r)
 
 
 @dataclass
@@ -71,6 +82,10 @@ class Batcher(threading.Thread):
         self.cond = threading.Condition()
         self.stopping = False
         self.busy = False
+        self.shown: list[tuple[str, str]] | None = None  # the attachments the gauge shows
+        routes.on_load = lambda domain, adapter_id, when, seconds: metrics.adapter_loads.labels(domain, when).inc()
+        for (domain, when), n in routes.loads.items():  # loads made before the batcher existed (start-up)
+            metrics.adapter_loads.labels(domain, when).inc(n)
 
     # ------------------------------------------------------------------ from other threads
     def submit(self, job: Job) -> None:
@@ -81,8 +96,8 @@ class Batcher(threading.Thread):
             self.metrics.queue_depth.set(len(self.jobs))
             self.cond.notify()
 
-    def control(self, change: tuple[str, str | None], done) -> None:
-        """A registry change (domain, pointer target) to apply between batches."""
+    def control(self, change: tuple, done) -> None:
+        """A registry change the watcher noticed, applied between batches (``Routes.apply``); ``done()`` after."""
         with self.cond:
             self.controls.append((change, done))
             self.cond.notify()
@@ -102,9 +117,11 @@ class Batcher(threading.Thread):
                     return
                 controls = list(self.controls)
                 self.controls.clear()
-            for (domain, target), done in controls:
+            for change, done in controls:
                 try:
-                    self.routes.swap(domain, target)
+                    self.routes.apply(change)
+                except Exception:  # a registry change that fails leaves the routes as they were
+                    log.exception("registry change %s failed", change)
                 finally:
                     done()
             batch = self._gather()
@@ -115,6 +132,20 @@ class Batcher(threading.Thread):
                     log.exception("batch of %d failed", len(batch))
                     for j in batch:
                         self._fail(j, e)
+            self._tidy()
+
+    def _tidy(self) -> None:
+        """After a batch (its answers already on their way): delete what nothing keeps attached, update the gauge."""
+        try:
+            self.routes.collect()
+            now = self.routes.attachments()
+            if now != self.shown:
+                self.metrics.attached.clear()
+                for adapter_id, role in now:
+                    self.metrics.attached.labels(adapter_id, role).set(1)
+                self.shown = now
+        except Exception:
+            log.exception("deleting unused adapters failed; they stay attached")
 
     def _gather(self) -> list[Job]:
         with self.cond:
@@ -147,9 +178,11 @@ class Batcher(threading.Thread):
                 if jobs[i].stream is not None:
                     jobs[i].loop.call_soon_threadsafe(jobs[i].stream.put_nowait, ("delta", text))
 
+            t0 = time.perf_counter()
             outs = self.engine.generate(self.engine.bases[key], [j.prompt for j in jobs], [a for _, a in rows],
                                         [j.max_tokens for j in jobs], on_token=on_token,
                                         cancelled=lambda i, jobs=jobs: jobs[i].cancelled)
+            self.metrics.batch_seconds.observe(time.perf_counter() - t0)
             for j, out in zip(jobs, outs, strict=True):
                 self.metrics.tokens.labels("prompt").inc(out.prompt_tokens)
                 self.metrics.tokens.labels("completion").inc(out.completion_tokens)

@@ -149,6 +149,10 @@ class Engine:
         _alias_modules_to_save(b)
         return b
 
+    def attached(self) -> set[str]:
+        """Every adapter id attached to a loaded base."""
+        return {a for b in self.bases.values() for a in b.adapters}
+
     def delete_adapter(self, adapter_id: str) -> None:
         for b in self.bases.values():
             if adapter_id in b.adapters and len(b.adapters) > 1:  # PEFT keeps at least one adapter on a PeftModel
