@@ -44,6 +44,8 @@ class SqlTask(TaskConfig):
     data: str = "configs/sql/shop.yaml"  # the data-generation spec (tasks/kinds/sql/data.py); it names the DDL
     instance_seeds: tuple[int, ...] = DEFAULT_SEEDS  # one database instance per seed; a query is judged on all
     topics: dict[str, float] = Field(default_factory=lambda: {"filters": 1.0})
+    # every phrasing style of the grammar, equally (a stored run config must name some: {} does not validate)
+    styles: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(STYLES, 1.0))
 
     @field_validator("instance_seeds")
     @classmethod
