@@ -54,6 +54,11 @@ class TeacherOpt(StrEnum):
     openai = "openai"
 
 
+class FocusOpt(StrEnum):
+    none = "none"
+    failures = "failures"
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
@@ -123,6 +128,8 @@ def run(
     profile: Annotated[ProfileOpt, typer.Option(help="tiny (tests), quick (~1k), full (30k)")] = ProfileOpt.full,
     teacher: Annotated[TeacherOpt | None, typer.Option(help="Override the domain's teacher provider")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the config, show the plan, spend nothing")] = False,
+    focus: Annotated[FocusOpt, typer.Option(help="failures: spend dataset.focus_share of the requests on where the "
+                                            "champion fails (`loraforge failures`)")] = FocusOpt.none,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON line")] = False,
 ) -> None:
     """Run the whole pipeline for a domain: generate → validate → snapshot → train → evaluate → promote."""
@@ -131,6 +138,8 @@ def run(
         cfg = load_domain(domain, profile.value, overrides)
     except ConfigError as e:
         _fail(str(e))
+    if focus is FocusOpt.failures:  # checked before Prefect starts: a focused run needs a champion
+        _failure_report_or_fail(cfg)
     if dry_run:  # the teacher estimate (tasks.generate.estimate_generation): requests, tokens, dollars; spends nothing
         from tasks.generate import estimate_generation
 
@@ -147,7 +156,7 @@ def run(
 
     with _reported("run", ConfigError):  # a failed run is recorded as failed in DuckDB; say so plainly
         summary = distill_to_adapter(domain=domain, profile=profile.value,
-                                     teacher=teacher.value if teacher else None)
+                                     teacher=teacher.value if teacher else None, focus=focus.value)
     if as_json:
         _print_json(summary)
     else:
@@ -405,6 +414,43 @@ def rollback(
         _print_json(r)
     else:
         err.print(f"rolled back {domain}: {r['rolled_back_from']} → [bold]{r['restored']}[/]")
+
+
+# ------------------------------------------------------------------------------------- failures (issue 18)
+def _failure_report_or_fail(cfg) -> dict:
+    """The champion's failure report (tasks/failures.py), or exit 2 when the domain has no champion."""
+    from tasks.failures import NoChampionError, champion_report
+
+    h = Home.from_env()
+    try:
+        return champion_report(h.db, h.adapters, cfg)
+    except NoChampionError as e:
+        _fail(str(e))
+
+
+@app.command()
+def failures(
+    domain: Annotated[str, typer.Option(help="Domain name: configs/domains/<domain>.yaml")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+) -> None:
+    """Where the domain's champion fails: slices (topic, difficulty, style, concept) and the failing items.
+
+    Read from its stored held-out and --eval-file evaluations, never the golden set. Next:
+    `loraforge run --domain D --focus failures`."""
+    report = _failure_report_or_fail(_domain_or_fail(domain))
+    if as_json:
+        _print_json(report)
+        return
+    targeted = set(report["targeted"])
+    err.print(f"[bold]{report['adapter_id']}[/] ({report['domain']}): {report['failed']} of {report['n']} items"
+              f" failed ({report['rate']:.1%}); sets {report['eval_sets'] or 'none stored'}")
+    t = Table("slice", "n", "failed", "rate", "targeted")
+    for s in report["slices"]:
+        t.add_row(s["slice"], str(s["n"]), str(s["failed"]), f"{s['rate']:.3f}", "yes" * (s["slice"] in targeted))
+    Console().print(t)
+    for it in report["items"][:20]:
+        err.print(f"  {it['request'][:70]!r}: expected {it['reference'][:40]!r}, got {it['output'][:40]!r}",
+                  highlight=False)
 
 
 # ------------------------------------------------------------------------------------- doctor (issue 9)

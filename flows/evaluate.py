@@ -2,7 +2,8 @@
 
 Evaluation sets: a deterministic sample (``eval.n_test``) of the snapshot's held-out test split and the
 hand-written golden set ``configs/golden/<domain>.jsonl``. Items overlapping the candidate's or the champion's
-training data are excluded for all three models alike and counted in ``n_excluded``. Every (model, set) is one
+training data (and, in a focused run, the failure items it was built from) are excluded for all three models
+alike and counted in ``n_excluded``. Every (model, set) is one
 ``evaluations`` row with its per-item rows in ``evaluation_items``, so every figure traces back to rows; a model
 whose results on the very same items and settings are already stored (the base model, an unchanged champion)
 is not generated again — its rows are copied under this run's evaluation id.
@@ -25,7 +26,7 @@ from flows._common import progress_bar, run_config
 from schemas.config import DomainConfig, load_domain
 from schemas.example import content_hash
 from schemas.run import Home
-from tasks import dataset, registry, store
+from tasks import dataset, focus, registry, store
 from tasks import evaluate as ev
 from tasks.kinds import get_kind
 from tasks.student import resolve_base_model
@@ -34,7 +35,8 @@ from tasks.student import resolve_base_model
 ITEM_COLUMNS = {"eval_id": pa.string(), "example_id": pa.string(), "topic": pa.string(), "prompt": pa.string(),
                 "reference": pa.string(), "output": pa.string(), "timed_out": pa.bool_(), "semantic_ok": pa.bool_(),
                 "exact": pa.bool_(), "output_tokens": pa.int32(), "latency_ms": pa.float64(), "excluded": pa.bool_(),
-                "kind_json": pa.string()}
+                "kind_json": pa.string(), "labels_json": pa.string(), "item_json": pa.string()}
+_JSON_COLUMNS = {"kind_json": None, "labels_json": "labels", "item_json": "item"}  # column → a scored row's key
 
 
 def _train_rows(db: Path, dataset_id: str | None) -> list[dict]:
@@ -44,15 +46,23 @@ def _train_rows(db: Path, dataset_id: str | None) -> list[dict]:
     return dataset.read_split(ds["path"], "train").select(["prompt", "completion"]).to_pylist()
 
 
-def eval_sets(h: Home, cfg: DomainConfig, dataset_id: str | None,
-              exclude_from: list[str | None]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
-    """(kept, excluded) items per set: ``test`` (deterministic sample of the test split) and ``golden``."""
+def eval_sets(h: Home, cfg: DomainConfig, dataset_id: str | None, exclude_from: list[str | None],
+              mined: frozenset[str] = frozenset()) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """(kept, excluded) items per set: ``test`` (deterministic sample of the test split) and ``golden``.
+
+    ``mined``: normalised prompts of the failure items a focused run was built from; the champion failed them by
+    selection, so they are excluded too (a comparison on them would favour any candidate)."""
     kind = get_kind(cfg.task.kind)
     test = []
     if dataset_id:
         rows = dataset.item_rows(dataset.read_split(store.get_dataset(h.db, dataset_id)["path"], "test"))
         test = ev.sample_items(rows, cfg.eval.n_test, cfg.eval.sample_seed)
-    prompts: set[str] = set()
+        unlabelled = [r["example_id"] for r in test if "labels" not in r]  # a snapshot from before slice labels
+        if unlabelled:
+            labels = store.example_labels(h.db, unlabelled)
+            for r in test:
+                r.setdefault("labels", labels.get(r["example_id"]))
+    prompts: set[str] = set(mined)
     answers: set[str] = set()
     for ds_id in sorted({d for d in exclude_from if d}):
         p, a = ev.training_keys(_train_rows(h.db, ds_id), kind)
@@ -95,16 +105,20 @@ def score_model(cfg: DomainConfig, base_model: str, adapter_dir: str | None, set
 
 def _items_table(eval_id: str, rows: list[dict]) -> pa.Table:
     """Rows as ``evaluation_items``: the generic values as columns, the kind's own (every other key of a scored
-    row) as ``kind_json``; a row read back from the store already carries its ``kind_json``."""
-    def kind_json(r: dict) -> str | None:
-        if "kind_json" in r:
-            return r["kind_json"]
-        own = {k: v for k, v in r.items() if k not in ev.GENERIC_ROW_KEYS}
-        return json.dumps(own) if own else None
+    row) as ``kind_json``, the item's slice labels and reference fields as ``labels_json`` / ``item_json``; a row
+    read back from the store already carries those columns."""
+    def as_json(r: dict, column: str) -> str | None:
+        if column in r:
+            return r[column]
+        if _JSON_COLUMNS[column]:
+            value = r.get(_JSON_COLUMNS[column])
+        else:
+            value = {k: v for k, v in r.items() if k not in ev.GENERIC_ROW_KEYS}
+        return json.dumps(value) if value else None
 
-    cols = {k: [r.get(k) for r in rows] for k in ITEM_COLUMNS if k not in ("eval_id", "kind_json")}
-    return pa.table({"eval_id": [eval_id] * len(rows), **cols, "kind_json": [kind_json(r) for r in rows]},
-                    schema=pa.schema(ITEM_COLUMNS))
+    cols = {k: [r.get(k) for r in rows] for k in ITEM_COLUMNS if k != "eval_id" and k not in _JSON_COLUMNS}
+    return pa.table({"eval_id": [eval_id] * len(rows), **cols,
+                     **{c: [as_json(r, c) for r in rows] for c in _JSON_COLUMNS}}, schema=pa.schema(ITEM_COLUMNS))
 
 
 def evaluate_role(h: Home, cfg: DomainConfig, *, run_id: str | None, role: str, ref: str, base_model: str,
@@ -161,7 +175,8 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
         raise ValueError(f"unknown adapter {adapter_id!r}; see `loraforge adapters ls`")
     registry.reconcile(h.db, h.adapters, cfg.name)
     champ = registry.champion(h.db, cfg.name, adapter_id)
-    sets, excluded = eval_sets(h, cfg, cand["dataset_id"], [cand["dataset_id"], champ["dataset_id"] if champ else None])
+    sets, excluded = eval_sets(h, cfg, cand["dataset_id"], [cand["dataset_id"], champ["dataset_id"] if champ else None],
+                               mined=focus.mined_prompts(store.focus_plan(h.db, run_id)))
     # each adapter on the base it was trained on (NF4 for a QLoRA adapter); the base model as the candidate's base
     trained = ev.trained_quantization(cand["path"])
     models = [("base", "base:" + cand["base_model"], cand["base_model"], None, trained),

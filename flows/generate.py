@@ -109,12 +109,17 @@ def answer_on_dask(teacher, todo: list[TeacherRequest], size: int, db: str, budg
 
 @flow(name="generate-examples", log_prints=True)
 def generate_examples(run_id: str, home: str | None = None) -> dict:
-    """Plan the run's teacher requests and fetch every one not already cached, within the budget."""
+    """Plan the run's teacher requests and fetch every one not already cached, within the budget (a focused run
+    plans part of them from the champion's failure report recorded at its start)."""
     t0 = time.perf_counter()
     h = Home.from_env(home)
     cfg = run_config(h, run_id)
     teacher = make_teacher(cfg)
-    requests = plan_requests(cfg, teacher)
+    plan = store.focus_plan(h.db, run_id) if cfg.dataset.focus == "failures" else None
+    if cfg.dataset.focus == "failures" and plan is None:
+        raise ValueError(f"run {run_id!r} is a focused run (dataset.focus: failures) without a failure report; start"
+                         " it with `loraforge run --focus failures`, which records the champion's report first")
+    requests = plan_requests(cfg, teacher, focus_report=plan["report"] if plan else None)
     store.record_planned_requests(h.db, pa.Table.from_pylist([
         {"run_id": run_id, "request_hash": r.request_hash, "idx": r.spec.index, "topic": r.spec.topic,
          "outcome": "pending", "example_id": None, "reasons": []}

@@ -43,12 +43,32 @@ def new_run_id(domain: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{domain}-{uuid.uuid4().hex[:6]}"
 
 
+def focus_plan(h: Home, cfg, run_id: str, plan) -> dict | None:
+    """A focused run's plan (``dataset.focus: failures``): the one recorded for it or the run it reruns, else the
+    champion's failure report now (the ``failure-report`` flow, its artifact), recorded in ``focus_plans``."""
+    if cfg.dataset.focus != "failures":
+        return None
+    recorded = store.focus_plan(h.db, run_id)
+    if recorded is not None or plan.reuses("generate"):
+        return recorded
+    from flows.failures import failure_report
+
+    t0, started = time.perf_counter(), store.now()
+    report = failure_report(cfg.name, home=str(h.root))
+    store.record_focus_plan(h.db, {"run_id": run_id, "domain": cfg.name, "adapter_id": report["adapter_id"],
+                                   "dataset_id": report["dataset_id"], "report_json": json.dumps(report)})
+    store.record_stage(h.db, run_id, "failures", "completed", seconds=round(time.perf_counter() - t0, 2),
+                       started_at=started, result={k: report[k] for k in ("adapter_id", "n", "failed", "rate")}
+                       | {"targeted": len(report["targeted"])})
+    return store.focus_plan(h.db, run_id)
+
+
 @flow(name="distill-to-adapter", log_prints=True)
 def distill_to_adapter(domain: DomainName = DEFAULT_DOMAIN, profile: Profile = "full",
                        teacher: Literal["grammar", "openai"] | None = None, run_id: str | None = None,
                        overrides: dict[str, Any] | None = None, home: str | None = None,
                        parent_run_id: str | None = None, from_stage: Stage = "generate",
-                       to_stage: Stage = "promote") -> dict:
+                       to_stage: Stage = "promote", focus: Literal["none", "failures"] = "none") -> dict:
     """Distill examples from the teacher, train a LoRA student, evaluate it and promote it if the gate agrees.
 
     Rerun: with ``parent_run_id`` a new run reuses what that run stored before ``from_stage`` (teacher cache,
@@ -66,9 +86,12 @@ def distill_to_adapter(domain: DomainName = DEFAULT_DOMAIN, profile: Profile = "
         parent_run_id: Rerun: the stored run whose results before from_stage are reused.
         from_stage: The first stage to run.
         to_stage: The last stage to run.
+        focus: failures: spend dataset.focus_share of the requests on where the champion fails (its failure
+            report, recorded at the start) and train on the champion's examples plus the new ones.
     """
     h = Home.from_env(home)
-    overrides = {**(overrides or {}), **({"teacher.provider": teacher} if teacher else {})}
+    overrides = {**(overrides or {}), **({"teacher.provider": teacher} if teacher else {}),
+                 **({"dataset.focus": "failures"} if focus == "failures" else {})}
     plan = plan_run(h, domain, profile, overrides, run_id=run_id, parent_run_id=parent_run_id,
                     from_stage=from_stage, to_stage=to_stage)
     cfg, domain, profile = plan.cfg, plan.cfg.name, plan.profile
@@ -102,6 +125,7 @@ def distill_to_adapter(domain: DomainName = DEFAULT_DOMAIN, profile: Profile = "
     held.enter_context(domain_lock(h, domain, run_id))  # released in `finally` below
     try:
         prepare_run(h, plan)  # the run row; a rerun's copy of its parent's request outcomes
+        focused = focus_plan(h, cfg, run_id, plan)  # a focused run: the champion's failure report, frozen
         gen = stage("generate", with_task_runner(generate_examples, cfg), run_id, home=str(h.root))  # teacher → cache
         counts = stage("validate", validate_examples, run_id, home=str(h.root))  # cache → examples | quarantine
         summary.counts, summary.quarantine_reasons = Counts(**counts["counts"]), counts["quarantine_reasons"]
@@ -120,7 +144,11 @@ def distill_to_adapter(domain: DomainName = DEFAULT_DOMAIN, profile: Profile = "
             adapter_dir = h.adapters / domain / adapter_id
             # snapshot → adapter files + metrics.json; on the gpu pool when training.train_on is "deployment"
             train = run_training_deployment if cfg.training.train_on == "deployment" else train_adapter
-            stage("train", train, manifest["path"], domain, base_model, str(adapter_dir), profile, cfg.training)
+            training = cfg.training
+            if focused and cfg.dataset.focus_train == "continue":  # from the champion's adapter weights
+                training = training.model_copy(update={"init_adapter": store.get_adapter(
+                    h.db, focused["adapter_id"])["path"]})
+            stage("train", train, manifest["path"], domain, base_model, str(adapter_dir), profile, training)
             store.record_adapter(h.db, {
                 "adapter_id": adapter_id, "domain": domain, "run_id": run_id, "dataset_id": manifest["dataset_id"],
                 "base_model": base_model, "path": str(adapter_dir), "status": "candidate",

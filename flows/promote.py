@@ -19,7 +19,7 @@ from flows._common import run_config
 from flows.evaluate import evaluate_adapter
 from schemas.config import DomainName
 from schemas.run import Home
-from tasks import registry, store
+from tasks import failures, focus, registry, store
 
 
 def emit_adapter_event(status: str, domain: str, adapter_id: str, previous_id: str | None, payload: dict) -> None:
@@ -53,6 +53,14 @@ def decision_markdown(status: str, adapter_id: str, domain: str, decision: dict,
             lines += ["", f"Paired bootstrap ({boot['resamples']} resamples, seed {boot['seed']}, {boot['n']} {where}):"
                           f" candidate − {other} semantic accuracy {boot['delta']:+.4f},"
                           f" {round(boot['confidence'] * 100)} % CI [{boot['ci'][0]:+.4f}, {boot['ci'][1]:+.4f}]"]
+    focus = decision.get("focus")
+    if focus:
+        lines += ["", f"Focused run (the champion's failures; targeted slices: "
+                      f"{', '.join(f'`{s}`' for s in focus['targeted_slices']) or 'none'}, the mined items left out):"]
+        for part in ("targeted", "rest"):
+            b = focus[part]
+            lines.append(f"- {part}: candidate − champion {b['delta']:+.4f}, {round(b['confidence'] * 100)} % CI"
+                         f" [{b['ci'][0]:+.4f}, {b['ci'][1]:+.4f}] over {b['n']} paired items")
     if decision["reasons"] and not decision.get("forced"):
         lines += ["", "Reasons:", *[f"- {r}" for r in decision["reasons"]]]
     return "\n".join(lines) + "\n"
@@ -94,7 +102,8 @@ def _report(h: Home, domain: str, adapter_id: str, promotion: dict, decision: di
 def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None, champion: dict | None = None,
                      home: str | None = None, attempt: str | None = None, base: dict | None = None) -> dict:
     """Promote the candidate if it clears the domain's gate, beats the base model on the golden set and is
-    significantly better than the champion.
+    significantly better than the champion. A focused run's decision also reports candidate vs champion on the
+    targeted slices and on the rest apart (``focus``).
 
     ``candidate``/``champion``/``base`` are the evaluation's metrics (``base`` defaults to the base model's golden
     results recorded beside the candidate's); when they are missing, or the champion changed since they were
@@ -121,6 +130,12 @@ def gate_and_promote(run_id: str, adapter_id: str, candidate: dict | None = None
     decision |= {"candidate_eval_id": candidate["eval_id"], "champion_eval_id": (champion or {}).get("eval_id"),
                  "base_golden_eval_id": (base_golden or {}).get("eval_id"),
                  "base_precision": candidate.get("base_precision")}  # the base the figures were measured on
+    fplan = store.focus_plan(h.db, run_id) if cfg.dataset.focus == "failures" else None
+    if fplan and champion:  # a focused candidate: the targeted slices and the rest, apart
+        parts = failures.split_pairs(store.scored_items(h.db, candidate["eval_id"]),
+                                     store.scored_items(h.db, champion["eval_id"]), fplan["report"]["targeted"],
+                                     focus.mined_prompts(fplan))
+        decision["focus"] = registry.slice_comparison(parts, cfg.gate, fplan["report"]["targeted"])
     promotion = registry.apply_decision(h.db, h.adapters, run_id=run_id, domain=cfg.name, adapter=adapter,
                                         decision=decision, key=attempt)
     _report(h, cfg.name, adapter_id, promotion, decision)

@@ -169,13 +169,20 @@ class ValidationConfig(Strict):
 
 
 class DatasetConfig(Strict):
-    """How many examples to request and how to split them."""
+    """How many examples to request and how to split them; what a focused run (``--focus failures``) spends on the
+    champion's failures and trains on (docs/failure-loop.md)."""
 
     n_requests: int = Field(30_000, gt=0)
     val_fraction: float = Field(0.02, ge=0, lt=0.5)
     test_fraction: float = Field(0.05, gt=0, lt=0.5)
     # also publish snapshots and adapters to this fsspec URL (s3://…, file://…); LORAFORGE_STORAGE_URL wins
     storage_url: str | None = None
+    # failures: plan the requests from the champion's failure report (`loraforge run --focus failures`)
+    focus: Literal["none", "failures"] = "none"
+    focus_share: float = Field(0.5, ge=0, le=1)  # share of n_requests asked about the failing slices' items
+    focus_min_failed: int = Field(2, ge=1)  # a slice is targeted with at least this many failures (and above the mean)
+    # union: train on the champion's examples plus the new ones; continue: the new ones, from the champion's adapter
+    focus_train: Literal["union", "continue"] = "union"
 
 
 # ---- training: the libraries' own arguments, handed over whole ----------------------------------------------
@@ -317,6 +324,8 @@ class TrainingConfig(Strict):
     early_stopping_patience: int | None = Field(None, gt=0)
     early_stopping_threshold: float = Field(0.0, ge=0)
     attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None  # None: transformers picks
+    # an adapter directory whose LoRA weights training starts from (the pipeline sets it: dataset.focus_train continue)
+    init_adapter: str | None = None
     # local: the pipeline runs the train-adapter flow in-process; deployment: run_deployment on the gpu pool
     train_on: Literal["local", "deployment"] = "local"
     deployment: str = "train-adapter/train-adapter"  # FLOW_NAME/DEPLOYMENT_NAME for train_on: deployment

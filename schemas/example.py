@@ -16,6 +16,25 @@ def content_hash(*parts: Any, n: int = 16) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
 
 
+class FocusHint(BaseModel):
+    """What a focused request answers (tasks/focus.py): an evaluation item the champion failed. The teacher is asked
+    for a *new, different* request of the same kind — same concept, topic and difficulty, other values and words —
+    never for that item again (decontamination keeps the item itself out of training)."""
+
+    model_config = ConfigDict(frozen=True)
+    failure_id: str  # the failure report's id of the item (lineage: which failure an example answers)
+    request: str  # the failing request as a person typed it (an LLM teacher sees it as the example not to copy)
+    concept: str | None = None  # the item's concept label, where known (a kind's grammar may honour it)
+
+    def prompt_lines(self) -> list[str]:
+        """Lines a kind's LLM prompt appends (``Kind.teacher_messages``): the failing request as the example."""
+        return ["",
+                "The student model got the following request wrong. Write a NEW, different request of the same kind"
+                + (f" (concept: {self.concept})" if self.concept else "")
+                + " with other values and other wording; do not copy it or rephrase it one-to-one:",
+                f"example request: {self.request}"]
+
+
 class RequestSpec(BaseModel):
     """The seeded spec that makes request *i* different from request *j* (topic × difficulty × style × seed)."""
 
@@ -25,6 +44,11 @@ class RequestSpec(BaseModel):
     topic: str
     difficulty: int
     style: str | None = None  # phrasing style (tasks/teacher/phrasing.py STYLES); None: the teacher draws one
+    focus: FocusHint | None = None  # a focused request (``--focus failures``): the failure it answers
+
+    def hashed(self) -> dict[str, Any]:
+        """The spec as its request hash sees it: a spec without focus hashes as it did before focus existed."""
+        return self.model_dump(exclude={"focus"} if self.focus is None else None)
 
 
 class TeacherRequest(BaseModel):
@@ -42,7 +66,7 @@ class TeacherRequest(BaseModel):
     def request_hash(self) -> str:
         # The domain is not part of the key: identical requests share one cached response. The key covers the
         # model, messages and every sampling parameter (seed and response_format schema included).
-        return content_hash(self.teacher, self.model, self.spec.model_dump(), self.messages, self.params, n=24)
+        return content_hash(self.teacher, self.model, self.spec.hashed(), self.messages, self.params, n=24)
 
 
 class TeacherCall(BaseModel):

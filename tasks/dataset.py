@@ -20,7 +20,8 @@ from tasks import storage
 SPLITS = ("train", "val", "test")
 # the kind's own values of an example (e.g. its example strings) travel in kind_json; a snapshot written before the
 # kind seam has them as columns instead, and ``item_rows`` reads both
-COLUMNS = ["example_id", "prompt", "completion", "description", "topic", "kind_json"]
+# (``labels_json``: the example's slice labels; ``answers_failure``: the failure a focused example answers)
+COLUMNS = ["example_id", "prompt", "completion", "description", "topic", "kind_json", "labels_json", "answers_failure"]
 
 
 def dataset_id_of(domain: str, examples: pa.Table) -> str:
@@ -28,11 +29,13 @@ def dataset_id_of(domain: str, examples: pa.Table) -> str:
     return "ds-" + content_hash("dataset", domain, pairs, n=16)
 
 
-def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path, storage_url: str | None = None) -> dict:
+def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path, storage_url: str | None = None,
+                   lineage: dict | None = None) -> dict:
     """Write train/val/test Parquet files and a manifest; returns the manifest (idempotent).
 
     With ``storage_url`` (an fsspec URL, see tasks/storage.py) the snapshot is also published to
-    ``<storage_url>/datasets/<dataset_id>/`` and the manifest records that ``uri``."""
+    ``<storage_url>/datasets/<dataset_id>/`` and the manifest records that ``uri``. ``lineage`` (a focused run's:
+    which champion, union or continue, how many examples from where) is recorded in the manifest as it is."""
     if examples.num_rows == 0:
         raise ValueError(f"no accepted examples for domain {domain!r}: nothing to snapshot")
     dataset_id = dataset_id_of(domain, examples)
@@ -52,7 +55,7 @@ def write_snapshot(examples: pa.Table, domain: str, datasets_dir: Path, storage_
         counts[split] = part.num_rows
     manifest = {
         "dataset_id": dataset_id, "domain": domain, "path": str(out), "counts": counts,
-        "files": {s: f"{s}.parquet" for s in SPLITS}, "columns": columns,
+        "files": {s: f"{s}.parquet" for s in SPLITS}, "columns": columns, **({"lineage": lineage} if lineage else {}),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if out.exists():  # a partial snapshot from a crashed run: replace it
@@ -84,8 +87,11 @@ def read_split(dataset_dir: str | Path, split: str) -> pa.Table:
 
 def item_rows(table: pa.Table) -> list[dict]:
     """A split's rows as dicts with the kind's values (``kind_json``) spread into them, as evaluation items read
-    them; a snapshot from before the kind seam holds those values as columns already."""
+    them; a snapshot from before the kind seam holds those values as columns already. A snapshot with slice labels
+    gives each row ``labels`` (its topic and ``labels_json``)."""
     rows = table.to_pylist()
     for r in rows:
         r.update(json.loads(r.pop("kind_json", None) or "{}"))
+        if "labels_json" in r:
+            r["labels"] = {"topic": r.get("topic"), **json.loads(r.pop("labels_json") or "{}")}
     return rows

@@ -26,11 +26,12 @@ from pathlib import Path
 from schemas.config import DomainConfig, configs_dir
 from schemas.example import content_hash
 from tasks.kinds import Kind, get_kind
-from tasks.validate import prompt_key
+from tasks.validate import LABEL_KEYS, prompt_key
 
-EVAL_VERSION = "eval-v2"  # part of every cache key: a change in scoring invalidates cached results
+EVAL_VERSION = "eval-v3"  # part of every cache key: a change in scoring invalidates cached results (v3: item rows
+#                           carry the item's slice labels and reference fields, which the failure report reads)
 GENERIC_ROW_KEYS = ("example_id", "topic", "prompt", "reference", "output", "semantic_ok", "exact", "timed_out",
-                    "output_tokens", "latency_ms", "excluded")  # the rest of a scored row is the kind's own
+                    "output_tokens", "latency_ms", "excluded", "labels", "item")  # the rest: the kind's own
 
 
 # ------------------------------------------------------------------------------------------------ items
@@ -44,8 +45,8 @@ def student_prompt(template: str, text: str, kind: Kind) -> str:
 
 def read_items_file(path: str | Path, template: str, source: str, kind: Kind) -> tuple[list[dict], list[int]]:
     """Items of a JSONL file (``prompt`` or ``description``, ``completion``, the kind's fields such as
-    ``positives``/``negatives``, optional ``topic``; unknown fields ignored) and the line numbers of rows that
-    cannot be items.
+    ``positives``/``negatives``, optional ``topic`` and slice labels ``difficulty``/``style``/``concept``; unknown
+    fields ignored) and the line numbers of rows that cannot be items.
 
     Item ids name the line (``golden-00012``), so every stored row traces back to the file."""
     items, invalid = [], []
@@ -64,9 +65,11 @@ def read_items_file(path: str | Path, template: str, source: str, kind: Kind) ->
                 and fields is not None):
             invalid.append(n)
             continue
+        topic = str(row.get("topic") or "unknown")
+        labels = {k: row[k] for k in LABEL_KEYS if isinstance(row.get(k), str | int) and not isinstance(row[k], bool)}
         items.append({"example_id": f"{source}-{n:05d}", "prompt": student_prompt(template, text, kind),
-                      "completion": kind.normalise_completion(completion), **fields,
-                      "topic": str(row.get("topic") or "unknown")})
+                      "completion": kind.normalise_completion(completion), **fields, "topic": topic,
+                      "labels": {"topic": topic, **labels}})
     return items, invalid
 
 
@@ -237,14 +240,16 @@ def generate_for_eval(base_model: str, adapter_dir: str | None, prompts: list[st
 def score(items: list[dict], outputs: list[str], n_tokens: list[int], latency: list[float], *,
           cfg: DomainConfig) -> list[dict]:
     """One row per item: the generic figures (exact match, tokens, latency) beside the kind's verdict
-    (``semantic_ok``, ``timed_out``) and its own per-item values."""
+    (``semantic_ok``, ``timed_out``) and its own per-item values; ``labels`` (the item's slices) and ``item`` (its
+    reference fields, ``kind.item_field_names``) ride along for the failure report."""
     kind = get_kind(cfg.task.kind)
     texts = [kind.normalise_completion(o) for o in outputs]
     verdicts = kind.score(items, texts, cfg)
     return [{"example_id": it["example_id"], "topic": it.get("topic") or "unknown", "prompt": it["prompt"],
              "reference": it["completion"], "output": text, "exact": text == it["completion"], **v,
              "semantic_ok": bool(v["semantic_ok"]), "timed_out": bool(v.get("timed_out")),
-             "output_tokens": int(nt), "latency_ms": round(float(ms), 3), "excluded": False}
+             "output_tokens": int(nt), "latency_ms": round(float(ms), 3), "excluded": False,
+             "labels": it.get("labels"), "item": {k: it[k] for k in kind.item_field_names if k in it}}
             for it, text, v, nt, ms in zip(items, texts, verdicts, n_tokens, latency, strict=True)]
 
 

@@ -31,38 +31,54 @@ def make_teacher(cfg: DomainConfig, api_key: str | None = None):
     return OpenAITeacher(cfg.teacher, kind=kind, api_key=api_key)
 
 
-def plan_specs(cfg: DomainConfig) -> list[RequestSpec]:
-    """Deterministic specs for the domain's ``dataset.n_requests`` requests (same config → same specs)."""
+def uniform_specs(cfg: DomainConfig, n: int, salt: str | None = None) -> list[RequestSpec]:
+    """``n`` deterministic specs drawn from the domain's topic, difficulty and style weights (same config and salt
+    → same specs; ``salt`` gives a run of the same domain other requests, e.g. a focused run's uniform share)."""
     if not cfg.task.topics:
         raise ValueError(f"domain {cfg.name!r}: task.topics is empty; name the topics to draw requests from")
-    rng = random.Random(content_hash("plan", cfg.name, cfg.seed))
+    key = (cfg.seed,) if salt is None else (cfg.seed, salt)  # unsalted: the plans stored before salts existed
+    rng = random.Random(content_hash("plan", cfg.name, *key))
     topics, t_weights = zip(*sorted(cfg.task.topics.items()), strict=True)
     diffs, d_weights = zip(*sorted(cfg.task.difficulties.items()), strict=True)
-    n = cfg.dataset.n_requests
     chosen_topics = rng.choices(topics, weights=t_weights, k=n)
     chosen_diffs = rng.choices(diffs, weights=d_weights, k=n)
     chosen_styles: list[str | None] = [None] * n  # no styles named: the teacher draws one per request
     if cfg.task.styles:  # own stream: topics stay as they were
         styles, s_weights = zip(*sorted(cfg.task.styles.items()), strict=True)
-        chosen_styles = random.Random(content_hash("styles", cfg.name, cfg.seed)).choices(styles, weights=s_weights,
-                                                                                          k=n)
+        chosen_styles = random.Random(content_hash("styles", cfg.name, *key)).choices(styles, weights=s_weights, k=n)
     return [
-        RequestSpec(index=i, seed=int(content_hash("seed", cfg.seed, i), 16) % 2**31,
+        RequestSpec(index=i, seed=int(content_hash("seed", *key, i), 16) % 2**31,
                     topic=chosen_topics[i], difficulty=chosen_diffs[i], style=chosen_styles[i])
         for i in range(n)
     ]
 
 
-def plan_requests(cfg: DomainConfig, teacher=None) -> list[TeacherRequest]:
+def plan_specs(cfg: DomainConfig, focus_report: dict | None = None) -> list[RequestSpec]:
+    """Deterministic specs for the domain's ``dataset.n_requests`` requests (same config → same specs).
+
+    With the champion's failure report (a focused run, tasks/focus.py) ``dataset.focus_share`` of them are focused
+    on its failing items and the uniform rest gets seeds of its own."""
+    if focus_report is None:
+        return uniform_specs(cfg, cfg.dataset.n_requests)
+    from tasks import focus
+
+    n_uniform, n_focused = focus.split_budget(cfg)
+    focused = focus.focused_specs(cfg, focus_report, n_focused, start=n_uniform)
+    n_uniform += n_focused - len(focused)  # no failing item to anchor on: the share stays uniform
+    return uniform_specs(cfg, n_uniform, focus.uniform_salt(focus_report)) + focused
+
+
+def plan_requests(cfg: DomainConfig, teacher=None, focus_report: dict | None = None) -> list[TeacherRequest]:
     """The run's canonical requests; ``teacher=None`` builds them without a client (no API key needed)."""
     kind = get_kind(cfg.task.kind)
     params = kind.request_params(cfg)
+    specs = plan_specs(cfg, focus_report)
     if teacher is None and cfg.teacher.provider == "openai":
         from tasks.teacher.openai_teacher import build_request
 
-        return [build_request(cfg.teacher, cfg.name, spec, params, kind) for spec in plan_specs(cfg)]
+        return [build_request(cfg.teacher, cfg.name, spec, params, kind) for spec in specs]
     teacher = teacher or GrammarTeacher(cfg.teacher, kind)
-    return [teacher.build_request(cfg.name, spec, params) for spec in plan_specs(cfg)]
+    return [teacher.build_request(cfg.name, spec, params) for spec in specs]
 
 
 def calls_table(requests: list[TeacherRequest], calls: list[TeacherCall]) -> pa.Table:

@@ -71,6 +71,15 @@ def paired_bootstrap(candidate: list[int], champion: list[int], *, resamples: in
             "resamples": resamples, "confidence": confidence, "seed": seed}
 
 
+def slice_comparison(parts: dict[str, tuple[list[int], list[int]]], gate: GateConfig, targeted: list[str]) -> dict:
+    """A focused candidate vs the champion on the targeted slices and on the rest, each part its own seeded paired
+    bootstrap (the gate's settings). Reported beside the checks, not a check: the generic checks decide, and the
+    topic-regression check still rejects a candidate that gains on its targets but loses elsewhere."""
+    return {"targeted_slices": list(targeted), **{
+        name: paired_bootstrap(*pairs, resamples=gate.bootstrap_resamples, confidence=gate.confidence,
+                               seed=gate.bootstrap_seed) for name, pairs in parts.items()}}
+
+
 def gate_check(name: str, value, threshold, passed: bool, reason: str | None = None, **extra) -> dict:
     """One check of a gate decision (generic or a kind's): its value, threshold, verdict and, failed, why."""
     c = {"name": name, "value": value, "threshold": threshold, "passed": bool(passed), **extra}

@@ -117,6 +117,18 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
                      "request_hash", "seed", "validator_version", "split", "created_at", "flags"),
         "evaluation_items": ("eval_id", "example_id", "topic", "output", "semantic_ok", "exact", "output_tokens",
                              "prompt", "reference", "excluded", "timed_out", "latency_ms")}),
+    # 3. The failure loop (issue 18): an example's and an evaluation item's slice labels beyond the topic
+    #    (difficulty, phrasing style, concept: JSON), the failure a focused example answers, an item's reference
+    #    fields (so a failing item can be kept out of training), and each focused run's failure report.
+    """
+    ALTER TABLE examples ADD COLUMN IF NOT EXISTS labels_json VARCHAR;
+    ALTER TABLE examples ADD COLUMN IF NOT EXISTS answers_failure VARCHAR;
+    ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS labels_json VARCHAR;
+    ALTER TABLE evaluation_items ADD COLUMN IF NOT EXISTS item_json VARCHAR;
+    CREATE TABLE IF NOT EXISTS focus_plans (
+        run_id VARCHAR PRIMARY KEY, domain VARCHAR, adapter_id VARCHAR, dataset_id VARCHAR, report_json VARCHAR,
+        created_at TIMESTAMP);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -480,7 +492,8 @@ def load_teacher_calls(db: str | Path, hashes: list[str]) -> dict[str, dict]:
     with connect(db, read_only=True) as con:
         con.register("_wanted", pa.table({"h": pa.array(hashes, pa.string())}))
         rows = _rows(con, "SELECT request_hash, status, raw_response, attempts, error, prompt_tokens,"
-                          " completion_tokens, cost_usd FROM teacher_calls JOIN _wanted ON request_hash = h")
+                          " completion_tokens, cost_usd, request_json"
+                          " FROM teacher_calls JOIN _wanted ON request_hash = h")
     return {r["request_hash"]: r for r in rows}
 
 
@@ -587,6 +600,15 @@ def examples_by_id(db: str | Path, example_ids: list[str]) -> pa.Table:
     with connect(db, read_only=True) as con:
         con.register("_wanted", pa.table({"i": pa.array(example_ids, pa.string())}))
         return con.sql("SELECT e.* FROM examples e JOIN _wanted ON example_id = i").to_arrow_table()
+
+
+def example_labels(db: str | Path, example_ids: list[str]) -> dict[str, dict]:
+    """example_id → its slice labels (``topic`` and whatever ``labels_json`` holds: difficulty, style, concept)."""
+    with connect(db, read_only=True) as con:
+        con.register("_wanted", pa.table({"i": pa.array(example_ids, pa.string())}))
+        rows = con.execute("SELECT example_id, topic, labels_json FROM examples JOIN _wanted ON example_id = i"
+                           ).fetchall()
+    return {eid: {"topic": topic, **json.loads(labels or "{}")} for eid, topic, labels in rows}
 
 
 # ------------------------------------------------------------------------------------------------- datasets
@@ -743,6 +765,41 @@ def scored_items(db: str | Path, eval_id: str) -> dict[str, dict]:
         rows = _rows(con, "SELECT * FROM evaluation_items WHERE eval_id = ? AND coalesce(excluded, false) = false",
                      [eval_id])
     return {r["example_id"]: r for r in rows}
+
+
+def model_items(db: str | Path, model_ref: str, exclude_sets: tuple[str, ...] = ("golden",)) -> list[dict]:
+    """Every scored (not excluded) item row of a model's evaluations, oldest evaluation first, with its
+    evaluation's set, run and time; sets in ``exclude_sets`` left out (the failure report never reads golden)."""
+    with connect(db, read_only=True) as con:
+        con.register("_skip", pa.table({"s": pa.array(list(exclude_sets), pa.string())}))
+        return _rows(con, "SELECT i.*, v.eval_set, v.run_id AS eval_run_id, v.created_at AS evaluated_at"
+                          " FROM evaluation_items i JOIN evaluations v USING (eval_id)"
+                          " WHERE v.model_ref = ? AND coalesce(i.excluded, false) = false"
+                          " AND v.eval_set NOT IN (SELECT s FROM _skip)"
+                          " ORDER BY v.created_at, v.eval_id, i.example_id", [model_ref])
+
+
+# --------------------------------------------------------------------------------------------- focus_plans
+def record_focus_plan(db: str | Path, row: dict) -> None:
+    """A focused run's failure report, frozen at its start (its stages and reruns read this one, not a newer one)."""
+    with connect(db) as con:
+        _ingest(con, "focus_plans", pa.Table.from_pylist([{**row, "created_at": now()}]),
+                conflict="(run_id) DO UPDATE SET adapter_id = excluded.adapter_id, dataset_id = excluded.dataset_id,"
+                " report_json = excluded.report_json, created_at = excluded.created_at")
+
+
+def focus_plan(db: str | Path, run_id: str) -> dict | None:
+    """The focus plan of a run, or of the nearest run it was rerun from; None for a run without one."""
+    with connect(db, read_only=True) as con:
+        seen: set[str] = set()
+        while run_id and run_id not in seen:
+            seen.add(run_id)
+            rows = _rows(con, "SELECT * FROM focus_plans WHERE run_id = ?", [run_id])
+            if rows:
+                return {**rows[0], "report": json.loads(rows[0]["report_json"])}
+            parent = con.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            run_id = parent[0] if parent else None
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- promotions

@@ -268,18 +268,19 @@ def completion_head_trainer():
     return CompletionHeadSFTTrainer
 
 
-def build_trainer(model, tokenizer, train_ds, val_ds, args, lora: dict, callbacks: list | None = None,
+def build_trainer(model, tokenizer, train_ds, val_ds, args, lora: dict | None, callbacks: list | None = None,
                   completion_head: bool = False):
-    """``SFTTrainer`` with a PEFT ``LoraConfig`` (``all-linear`` by default) on prompt/completion rows;
+    """``SFTTrainer`` with a PEFT ``LoraConfig`` (``all-linear`` by default) on prompt/completion rows (``lora``
+    None: ``model`` is already a trainable PEFT model, e.g. a champion's adapter to continue from);
     ``completion_head``: the LM head only at labelled positions (``completion_head_trainer``; for CPU)."""
     from peft import LoraConfig
     from trl import SFTTrainer
 
     trainer_cls = completion_head_trainer() if completion_head else SFTTrainer
+    peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **lora}) if lora is not None else None
     return trainer_cls(model=model, args=args, train_dataset=train_ds,
                       eval_dataset=val_ds if args.eval_strategy != "no" else None,
-                      processing_class=tokenizer, peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **lora}),
-                      callbacks=callbacks or [])
+                      processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks or [])
 
 
 def load_tokenizer(base_model: str):
@@ -353,7 +354,7 @@ def _versions() -> dict:
 # ---- training ---------------------------------------------------------------------------------------------
 
 RECIPE_KEYS = ("base_model", "lora", "sft", "quantization", "max_train_examples", "max_val_examples",
-               "early_stopping_patience", "early_stopping_threshold", "attn_implementation")
+               "early_stopping_patience", "early_stopping_threshold", "attn_implementation", "init_adapter")
 
 
 def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path, training: TrainingConfig,
@@ -414,12 +415,18 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
                             attn_implementation=training.attn_implementation,
                             prepare_kbit=training.quantization.prepare_model_for_kbit_training)
     n_matmul = matmul_params(model)
+    if training.init_adapter:  # continue from an existing adapter (a focused run's champion): its weights, trainable
+        from peft import PeftModel
+
+        log.info("starting from the LoRA weights of %s", training.init_adapter)
+        model = PeftModel.from_pretrained(model, training.init_adapter, is_trainable=True)
     args = sft_config(ckpt_dir, sft, cuda=cuda, evaluate=evaluate, progress=progress, bf16=bf16)
     callbacks: list = [throughput := throughput_callback(peak_bf16_flops(device_name) if cuda else None)]
     if training.early_stopping_patience and evaluate:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training.early_stopping_patience,
                                                early_stopping_threshold=training.early_stopping_threshold))
-    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, training.lora.library_kwargs(), callbacks,
+    lora = None if training.init_adapter else training.lora.library_kwargs()  # the adapter brings its own config
+    trainer = build_trainer(model, tokenizer, train_ds, val_ds, args, lora, callbacks,
                             completion_head=not cuda and not quantize)  # TRL's own path for 4-bit bases
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     # model FLOPs (no recomputed forward), so the logged and recorded "MFU" is MFU with gradient checkpointing too
@@ -463,6 +470,7 @@ def train_lora(dataset_dir: str | Path, base_model: str, output_dir: str | Path,
         "peak_mem_gb": _peak_mem_gb(cuda),
         "resumed_from_checkpoint": resume is not None, "resumed_at_step": resumed_at,
         "loss_curve": curve, "val_curve": val_curve, "throughput_curve": throughput.points,
+        "init_adapter": training.init_adapter,  # the adapter training started from (None: a fresh LoRA)
         "lora": recipe["lora"], "sft": recipe["sft"], "quantization": recipe["quantization"] if quantize else None,
         # what the trainer ran with for each key the sft section handed over (after the hardware's say: max_length
         # off with padding_free, Liger off on CPU …), read back from its SFTConfig

@@ -15,7 +15,8 @@ Checks, in order; every failure is a reason code (``reason_codes(kind)``), nothi
    ``validation.eval_sets``) and the kind's ``overlap_reasons`` (an output equivalent to such an item's)
 
 Which kind: ``get_kind(cfg.task.kind)``; this module names none. Accepted examples keep the kind's own values
-(``kind.example_fields``) in the ``kind_json`` column.
+(``kind.example_fields``) in the ``kind_json`` column, their slice labels (``LABEL_KEYS``) in ``labels_json`` and,
+for a focused run, the failure each answers in ``answers_failure``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from schemas.example import content_hash
 from tasks.kinds import Kind, get_kind
 
 SHAPE_REASONS = ("malformed_output", "not_utf8", "empty_completion")
+# an example's slice labels besides its topic (the failure report slices by them): from the request spec, or from
+# what the teacher's answer says it did (a grammar's chosen concept and style ride along in its raw answer)
+LABEL_KEYS = ("difficulty", "style", "concept")
 GENERIC_REASONS = ("description_length", "duplicate_prompt", "equivalence_cap", "eval_overlap_prompt")
 STOP_WORDS = frozenset(re.findall(r"\w+", "a an the of and or then followed by with to in is that for me give write "
                                            "which only nothing else"))
@@ -249,6 +253,28 @@ def validate_user_file(path: str | Path, cfg: DomainConfig) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ run tables
+def request_lineage(request_json: str | None, raw_response: str | None) -> tuple[dict, str | None]:
+    """(slice labels, failure answered) of one teacher call: ``LABEL_KEYS`` from the answer where it states them
+    (the concept and style it used), else from the request spec; the failure id of a focused request."""
+    try:
+        spec = (json.loads(request_json) if request_json else {}).get("spec") or {}
+    except (json.JSONDecodeError, AttributeError):
+        spec = {}
+    try:
+        answer = json.loads(raw_response) if raw_response else {}
+    except json.JSONDecodeError:
+        answer = {}
+    answer = answer if isinstance(answer, dict) else {}
+    focus = spec.get("focus") or {}
+    labels = {}
+    for key in LABEL_KEYS:
+        for value in (answer.get(key), spec.get(key), focus.get(key)):
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                labels[key] = value
+                break
+    return labels, focus.get("failure_id")
+
+
 def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls: dict[str, dict], *,
                       eval_items: list[dict] | None = None, now=None) -> dict:
     """Validate a run's cached responses: Arrow tables for ``run_requests``, ``examples`` and ``quarantine``.
@@ -274,6 +300,7 @@ def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls
             outcomes.append({**row, "outcome": "failed", "reasons": ["teacher_failed"]})
         elif v.accepted:
             eid = example_id_of(cfg.name, v.prompt, v.completion)
+            labels, answers = request_lineage(calls[h].get("request_json"), calls[h]["raw_response"])
             outcomes.append({**row, "outcome": "accepted", "example_id": eid, "reasons": []})
             examples.append({
                 "example_id": eid, "domain": cfg.name, "prompt": v.prompt, "completion": v.completion,
@@ -281,7 +308,7 @@ def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls
                 "topic": p["topic"], "run_id": run_id,
                 "teacher": cfg.teacher.provider, "request_hash": h, "seed": cfg.seed,
                 "validator_version": kind.validator_version, "split": split_of(eid, cfg), "created_at": ts,
-                "flags": v.flags,
+                "flags": v.flags, "labels_json": json.dumps(labels), "answers_failure": answers,
             })
         else:
             outcomes.append({**row, "outcome": "quarantined", "reasons": v.reasons})
@@ -297,7 +324,8 @@ def validation_tables(cfg: DomainConfig, run_id: str, planned: list[dict], calls
                                  ("topic", pa.string()), ("run_id", pa.string()), ("teacher", pa.string()),
                                  ("request_hash", pa.string()), ("seed", pa.int64()),
                                  ("validator_version", pa.string()), ("split", pa.string()),
-                                 ("created_at", pa.timestamp("us")), ("flags", pa.list_(pa.string()))])
+                                 ("created_at", pa.timestamp("us")), ("flags", pa.list_(pa.string())),
+                                 ("labels_json", pa.string()), ("answers_failure", pa.string())])
     return {"run_requests": pa.Table.from_pylist(outcomes),
             "examples": pa.Table.from_pylist(examples, schema=schema_examples),
             "quarantine": pa.Table.from_pylist(quarantine),

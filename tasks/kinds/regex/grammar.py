@@ -137,9 +137,14 @@ def _re2_ok(regex: str) -> bool:
     return True
 
 
-def _attempt(rng: R, topic: str, difficulty: int, style: str, n_pos: int, n_neg: int, dialect: str) -> dict | None:
+def _attempt(rng: R, topic: str, difficulty: int, style: str, n_pos: int, n_neg: int, dialect: str,
+             concept_family: str | None = None) -> dict | None:
     roll = rng.random()
-    if roll < _FRAGMENTS:
+    if concept_family in FAMILIES[topic]:  # a focused request: the concept the champion failed, new values
+        concept = FAMILIES[topic][concept_family](rng, difficulty)
+    elif concept_family == "composite":
+        concept = _composite(rng, topic, difficulty)
+    elif concept_family == "fragments" or roll < _FRAGMENTS:
         concept = fragment(rng, topic, difficulty)
     elif roll < _FRAGMENTS + _COMPOSE[difficulty]:
         concept = _composite(rng, topic, difficulty)
@@ -194,14 +199,15 @@ def pick_style(rng: R, weights: dict[str, float] | None = None) -> str:
 
 
 def generate_example(seed: int, topic: str, difficulty: int, n_positives: int = 5, n_negatives: int = 5, *,
-                     style: str | None = None, dialect: str = "python") -> dict:
+                     style: str | None = None, dialect: str = "python", concept: str | None = None) -> dict:
     """Returns {"description", "regex", "positives", "negatives", "topic", "style", "concept", "noise"}.
 
     Deterministic for its inputs; the description and regex depend only on (seed, topic, difficulty, style,
-    dialect) unless the requested counts force a retry with the next derived draw. ``style=None`` draws one of
-    ``STYLES`` from the seed. Raises ValueError for an unknown topic or style (naming the allowed ones), a
-    difficulty outside {1, 2, 3}, a negative count or an unknown dialect; RuntimeError if no draw works within a
-    bounded number of attempts.
+    dialect, concept) unless the requested counts force a retry with the next derived draw. ``style=None`` draws
+    one of ``STYLES`` from the seed. ``concept`` (a concept family of the topic, ``composite`` or ``fragments``)
+    draws that family only, with new values and phrasing (a focused request); an unknown one is ignored. Raises
+    ValueError for an unknown topic or style (naming the allowed ones), a difficulty outside {1, 2, 3}, a negative
+    count or an unknown dialect; RuntimeError if no draw works within a bounded number of attempts.
     """
     if topic not in TOPICS:
         raise ValueError(f"unknown topic {topic!r}; allowed topics: {', '.join(TOPICS)}")
@@ -215,7 +221,8 @@ def generate_example(seed: int, topic: str, difficulty: int, n_positives: int = 
         raise ValueError(f"unknown dialect {dialect!r}; allowed: python, re2")
     for attempt in range(_MAX_SPECS):
         rng = R(f"{seed}/{topic}/{difficulty}/{style}/{attempt}")
-        example = _attempt(rng, topic, difficulty, style or pick_style(rng), n_positives, n_negatives, dialect)
+        example = _attempt(rng, topic, difficulty, style or pick_style(rng), n_positives, n_negatives, dialect,
+                           concept)
         if example is not None:
             return example
     raise RuntimeError(f"no valid example for seed={seed}, topic={topic}, difficulty={difficulty}, style={style} "

@@ -5,8 +5,10 @@ grammar and the mock teacher server answer, and the tiny student's tokenizer tex
   ``response_format`` an OpenAI-compatible teacher gets).
 - ``messages(spec, params)``: the system and user message for one seeded request spec; the user message names
   topic, difficulty, seed, phrasing style, dialect and the topic's concept families, so an LLM teacher asks for
-  the same variety of named things (ZIP codes, MAC addresses, semantic versions...) as the grammar.
-- ``grammar_answer``: the offline teacher (``grammar.generate_example``) for a request.
+  the same variety of named things (ZIP codes, MAC addresses, semantic versions...) as the grammar; a focused
+  request adds the failing request as the example not to copy (``FocusHint.prompt_lines``).
+- ``grammar_answer``: the offline teacher (``grammar.generate_example``) for a request; a focused request
+  (``spec.focus``) draws the failed item's concept again, with new values and phrasing.
 - ``mock_answer``: the mock server's answer to a user message written by ``messages`` (its ``topic:``,
   ``difficulty:``, ``seed:`` lines), with the kind's content faults ``redos`` (a catastrophic-backtracking
   regex) and ``wrong_positive`` (a listed positive the regex does not match).
@@ -93,6 +95,7 @@ def messages(spec: RequestSpec, params: dict[str, Any]) -> list[dict[str, str]]:
         f'- "positives": {n_positives} distinct strings that the regex fully matches.',
         f'- "negatives": {n_negatives} distinct, near-miss strings that the regex does not fully match.',
         "Use the seed to vary your choice of subject within the topic.",
+        *(spec.focus.prompt_lines() if spec.focus else []),  # a focused request: the failing one as the example
     ])
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
@@ -103,7 +106,8 @@ def grammar_answer(spec: RequestSpec, params: dict[str, Any]) -> dict[str, Any]:
     from tasks.kinds.regex.grammar import generate_example
 
     out = generate_example(spec.seed, spec.topic, spec.difficulty, params["n_positives"], params["n_negatives"],
-                           style=spec.style, dialect=params.get("dialect", "python"))
+                           style=spec.style, dialect=params.get("dialect", "python"),
+                           concept=spec.focus.concept if spec.focus else None)
     return {k: out[k] for k in ("description", "regex", "positives", "negatives", "concept", "style")}
 
 
