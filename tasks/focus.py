@@ -56,17 +56,19 @@ def _pick(rng: random.Random, weights: dict) -> object:
     return rng.choices(keys, weights=w)[0]
 
 
-def focused_specs(cfg: DomainConfig, report: dict, n: int, start: int = 0) -> list[RequestSpec]:
+def focused_specs(cfg: DomainConfig, report: dict, n: int, start: int = 0, salt: str = "") -> list[RequestSpec]:
     """``n`` focused request specs (indices from ``start``) anchored on the report's failing items in turn.
 
     An anchor's label is used where the domain allows it (a topic and difficulty it plans, a style its teacher
-    honours), otherwise drawn from the domain's weights; the seed is new for every (anchor, round)."""
+    honours), otherwise drawn from the domain's weights; the seed is new for every (anchor, round) and ``salt``
+    (bench/focus_gain.py draws fresh evaluation items of the targeted slices with one)."""
     items = anchors(report)
     if not items or n <= 0:
         return []
     task = cfg.task
     styles = set(task.styles) or set(type(task).style_names)
-    rng = random.Random(content_hash("focus-plan", cfg.name, cfg.seed, report["adapter_id"]))
+    extra = (salt,) if salt else ()
+    rng = random.Random(content_hash("focus-plan", cfg.name, cfg.seed, report["adapter_id"], *extra))
     specs = []
     for k in range(n):
         it = items[k % len(items)]
@@ -75,7 +77,7 @@ def focused_specs(cfg: DomainConfig, report: dict, n: int, start: int = 0) -> li
         difficulty = next((d for d in task.difficulties if str(d) == labels.get("difficulty")), None)
         style = labels.get("style") if labels.get("style") in styles else (
             _pick(rng, task.styles) if task.styles else None)
-        seed = int(content_hash("focus-seed", cfg.seed, it["failure_id"], k // len(items)), 16) % 2**31
+        seed = int(content_hash("focus-seed", cfg.seed, it["failure_id"], k // len(items), *extra), 16) % 2**31
         specs.append(RequestSpec(
             index=start + k, seed=seed, topic=topic,
             difficulty=difficulty if difficulty is not None else _pick(rng, task.difficulties), style=style,

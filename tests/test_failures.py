@@ -288,6 +288,37 @@ def test_prefect_yaml_declares_an_inactive_improve_deployment_per_pipeline_domai
         assert set(d["parameters"]) <= set(improve_domain.parameters.properties)
 
 
+@pytest.mark.slow
+def test_continue_training_starts_from_the_champions_adapter_weights(student_dir, tmp_path):
+    """``dataset.focus_train: continue``: training starts from the champion's LoRA (``training.init_adapter``), so
+    its first loss is the champion's last, not a fresh adapter's."""
+    import pyarrow.parquet as pq
+
+    from schemas.config import TrainingConfig
+    from tasks.kinds.regex.grammar import TOPICS, generate_example
+    from tasks.train import train_lora
+
+    rows = []
+    for i in range(64):
+        ex = generate_example(i, TOPICS[i % 5], 1)
+        rows.append({"prompt": f"regex: {ex['description']}\n", "completion": ex["regex"]})
+    data = tmp_path / "ds"
+    data.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), data / "train.parquet")
+    recipe = {"lora": {"r": 8, "lora_alpha": 16, "modules_to_save": ["embed_tokens", "lm_head"]},
+              "sft": {"max_steps": 6, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "logging_steps": 1,
+                      "eval_strategy": "no", "save_steps": 100}}
+    champion = train_lora(data, student_dir, tmp_path / "champion", TrainingConfig.model_validate(recipe),
+                          progress=False)
+    cont = train_lora(data, student_dir, tmp_path / "continued", TrainingConfig.model_validate(
+        {**recipe, "init_adapter": str(tmp_path / "champion"), "sft": {**recipe["sft"], "max_steps": 2}}),
+        progress=False)
+    assert cont["init_adapter"] == str(tmp_path / "champion") and champion["init_adapter"] is None
+    assert cont["first_logged_loss"] < 0.8 * champion["first_logged_loss"], (cont["loss_curve"],
+                                                                             champion["loss_curve"])
+    assert (tmp_path / "continued" / "adapter_model.safetensors").exists()
+
+
 # ------------------------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_a_tiny_champion_its_failure_report_and_a_focused_run_that_keeps_eval_items_out_of_training(
