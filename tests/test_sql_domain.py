@@ -190,6 +190,13 @@ def test_the_grammar_teacher_and_the_mock_teacher_answer_with_checked_queries(cf
     mock = [KIND.mock_answer(user, fault) for fault in (None, *KIND.mock_faults)]
     assert [v.reasons for v in validate_rows([json.dumps(a) for a in mock], cfg)] == [[], ["not_read_only"],
                                                                                        ["not_sql"]]
+    assert all(a["concept"] and a["style"] for a in answers)  # the failure report's slice labels ride along
+    from schemas.example import FocusHint
+
+    focused = specs[1].model_copy(update={"focus": FocusHint(failure_id="f1", request="customers who never ordered",
+                                                             concept="j_never_ordered")})
+    assert KIND.grammar_answer(focused, params)["concept"] == "j_never_ordered"
+    assert "customers who never ordered" in KIND.teacher_messages(focused, params)[1]["content"]
     corpus = KIND.tokenizer_corpus(20)
     assert len(corpus) == 40 and any(t.startswith("SELECT") for t in corpus)
 

@@ -68,8 +68,9 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {  # a template listed twice is dra
 
 
 def generate_item(seed: int, topic: str | None = None, difficulty: int | None = None, style: str | None = None,
-                  lex: Lexicon | None = None) -> SqlItem:
-    """One (question, reference SQL) item; missing topic/difficulty/style are drawn from the seed."""
+                  lex: Lexicon | None = None, template: str | None = None) -> SqlItem:
+    """One (question, reference SQL) item; missing topic/difficulty/style are drawn from the seed. ``template``
+    (a template's name, e.g. a failed item's) is used when the topic has it, with values drawn from the seed."""
     lex = lex or shop_lexicon()
     pick = random.Random(f"sql-request:{seed}")
     topic = topic or pick.choice(TOPICS)
@@ -78,10 +79,11 @@ def generate_item(seed: int, topic: str | None = None, difficulty: int | None = 
     if topic not in TEMPLATES:
         raise ValueError(f"unknown topic {topic!r} (known: {', '.join(TOPICS)})")
     rng = random.Random(f"sql-item:{seed}:{topic}:{difficulty}:{style}")
-    template = rng.choice(TEMPLATES[topic])
-    ask, sql = template(rng, lex, difficulty)
+    chosen = rng.choice(TEMPLATES[topic])
+    chosen = next((t for t in TEMPLATES[topic] if t.__name__ == template), chosen)
+    ask, sql = chosen(rng, lex, difficulty)
     return SqlItem(question=render(ask, style, rng), sql=sql, topic=topic, difficulty=difficulty, style=style,
-                   template=template.__name__)
+                   template=chosen.__name__)
 
 
 def generate_items(n: int, seed: int = 0, lex: Lexicon | None = None) -> list[SqlItem]:

@@ -7,7 +7,7 @@ grammar and the mock teacher server answer, and the tiny student's tokenizer tex
   values the data holds (so questions name cities and statuses that exist), the topic with what it means, the
   difficulty, seed and phrasing style, and the house conventions of the reference queries (``grammar``).
 - ``grammar_answer``: the offline teacher (``grammar.generate_item``) for a request. It speaks the shop schema's
-  tables; its values come from the domain's data spec.
+  tables; its values come from the domain's data spec; its template is the answer's ``concept`` label.
 - ``mock_answer``: the mock server's answer to a user message written by ``messages`` (its ``topic:``,
   ``difficulty:``, ``seed:``, ``style:`` lines), with the kind's content faults ``write_statement`` (a DELETE) and
   ``prose_around_sql`` (the query inside a sentence).
@@ -103,6 +103,7 @@ def messages(spec: RequestSpec, params: dict[str, Any]) -> list[dict[str, str]]:
         f"difficulty: {spec.difficulty} (1 = simple; higher = more conditions, a join or an extra clause)",
         f"seed: {spec.seed}",
         f"style: {style}",
+        *(spec.focus.prompt_lines() if spec.focus else []),  # a focused request: the failing one as the example
         "",
         "Return a JSON object with exactly these keys:",
         (f'- "description": the question a person would really ask about the data, phrased as {style}; name '
@@ -116,8 +117,9 @@ def messages(spec: RequestSpec, params: dict[str, Any]) -> list[dict[str, str]]:
 
 # ------------------------------------------------------------------------------------------ offline teacher
 def grammar_answer(spec: RequestSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """The grammar's item for the spec, its values drawn from the domain's data spec; the template and style
-    ride along (the parser ignores extra keys)."""
+    """The grammar's item for the spec, its values drawn from the domain's data spec. Its template rides along as
+    the ``concept`` label the failure report slices by, with its style (the parser ignores extra keys); a focused
+    request (``spec.focus``) draws the failed item's template again, with new values and phrasing."""
     from tasks.kinds.sql.config import resolve_path
     from tasks.kinds.sql.grammar import generate_item
     from tasks.kinds.sql.lexicon import shop_lexicon
@@ -128,8 +130,9 @@ def grammar_answer(spec: RequestSpec, params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"the offline sql grammar writes questions about the shop schema's tables (customers, "
                          f"products, orders, order_items); {params['data']} lacks {e}: use an OpenAI-compatible "
                          "teacher (teacher.provider: openai) for another schema") from None
-    item = generate_item(spec.seed, spec.topic, spec.difficulty, spec.style, lex)
-    return {"description": item.question, "sql": item.sql, "template": item.template, "style": item.style}
+    item = generate_item(spec.seed, spec.topic, spec.difficulty, spec.style, lex,
+                         template=spec.focus.concept if spec.focus else None)
+    return {"description": item.question, "sql": item.sql, "concept": item.template, "style": item.style}
 
 
 def tokenizer_corpus(n: int) -> list[str]:
