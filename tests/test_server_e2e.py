@@ -313,3 +313,46 @@ def test_prefect_ui_shows_the_run_its_quality_report_loss_curve_and_gate_decisio
     if target := os.environ.get("LORAFORGE_UI_SCREENSHOTS"):
         for shot in pages:
             shutil.copy(tmp_path / f"{shot}.png", REPO / target / f"{shot}.png")
+
+
+# ------------------------------------------------------------------------------------ the failure loop (issue 18)
+def loraforge(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the `loraforge` CLI against the team server's state, as a person would."""
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_improve_deployment_runs_the_failure_loop_end_to_end_with_the_tiny_profile(team, finished_run):
+    """`improve-<domain>` from the CLI with the tiny profile: evaluate-champion → failure report → focused distill →
+    train → gate, on the server's workers; `loraforge failures --json` prints the contract's fields. Runs last: the
+    tests above count this server's runs, events and artifacts."""
+    import json
+
+    from tasks import store
+
+    env, db = team["env"], team["home"] / "loraforge.duckdb"
+    [champ] = store.list_adapters(db, DOMAIN)
+    if champ["status"] != "promoted":  # a tiny run rarely clears the gate: the loop needs a champion
+        r = loraforge(env, "promote", "--domain", DOMAIN, "--adapter", champ["adapter_id"], "--force", "--reason",
+                      "a champion for the improve test", "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = loraforge(env, "failures", "--domain", DOMAIN, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.splitlines()[-1])
+    assert {"domain", "adapter_id", "slices", "items"} <= set(report) and report["adapter_id"] == champ["adapter_id"]
+    assert all(set(s) == {"slice", "n", "failed", "rate"} for s in report["slices"])
+
+    r = cli(env, "deployment", "run", f"improve-domain/improve-{DOMAIN}", "-p", "profile=tiny",
+            "--watch", "--watch-timeout", "600", timeout=660)
+    m = re.search(r"UUID: ([0-9a-f-]{36})", r.stdout)
+    assert m, f"no flow run created:\n{r.stdout}\n{r.stderr}"
+    flow_run = team["client"].read_flow_run(m.group(1))
+    assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{r.stdout[-3000:]}\n" + team["procs"].tail(
+        "worker-local-process", 4000)
+    focused = store.list_runs(db, DOMAIN)[-1]
+    assert focused["status"] == "completed"
+    plan = store.focus_plan(db, focused["run_id"])
+    assert plan and plan["adapter_id"] == champ["adapter_id"]
+    decision = store.run_decision(db, focused["run_id"])
+    assert decision and decision["adapter_id"] == focused["adapter_id"]
+    assert [a.key for a in team["client"].read_artifacts() if (a.key or "") == f"failures-{DOMAIN}"]
