@@ -175,8 +175,9 @@ def evaluate_adapter(run_id: str, adapter_id: str, home: str | None = None) -> d
         raise ValueError(f"unknown adapter {adapter_id!r}; see `loraforge adapters ls`")
     registry.reconcile(h.db, h.adapters, cfg.name)
     champ = registry.champion(h.db, cfg.name, adapter_id)
+    fplan = store.focus_plan(h.db, run_id) if cfg.dataset.focus == "failures" else None
     sets, excluded = eval_sets(h, cfg, cand["dataset_id"], [cand["dataset_id"], champ["dataset_id"] if champ else None],
-                               mined=focus.mined_prompts(store.focus_plan(h.db, run_id)))
+                               mined=focus.mined_prompts(fplan))
     # each adapter on the base it was trained on (NF4 for a QLoRA adapter); the base model as the candidate's base
     trained = ev.trained_quantization(cand["path"])
     models = [("base", "base:" + cand["base_model"], cand["base_model"], None, trained),
